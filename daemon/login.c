@@ -1,0 +1,117 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "daemon/commands.h"
+#include "daemon/maildrop.h"
+#include "directory/directory.h"
+
+/* The last login time lives in the maildrop, under the session lock, so
+ * that LOGIN-DELAY holds across workers and hosts sharing the store. */
+static bool
+login_too_soon(struct session *s, int delay)
+{
+	char *path = xasprintf("%s/postern.lastlogin", s->md->path);
+	struct stat st;
+	time_t now = time(NULL);
+	bool soon = false;
+	int fd;
+
+	if (stat(path, &st) == 0 && now - st.st_mtime < delay && now >= st.st_mtime)
+		soon = true;
+	else if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0) {
+		futimens(fd, NULL);
+		close(fd);
+	}
+	free(path);
+	return soon;
+}
+
+static int
+effective_login_delay(const struct session *s)
+{
+	return s->user->login_delay >= 0 ? s->user->login_delay : s->cfg->login_delay;
+}
+
+static enum cmd_result
+login_open_maildrop(struct session *s)
+{
+	enum resp_code rc = RC_SYS_TEMP;
+	char err[256] = "";
+
+	s->md = maildrop_open(s->user->maildrop, &rc, err, sizeof(err));
+	if (s->md == NULL) {
+		log_warn("user=%s maildrop %s: %s", s->user->name,
+		    s->user->maildrop, err);
+		if (rc == RC_IN_USE)
+			reply_err(s, rc, "Maildrop is in use by another session");
+		else if (rc == RC_SYS_PERM)
+			reply_err(s, rc, "Maildrop is unusable; contact your administrator");
+		else
+			reply_err(s, RC_SYS_TEMP, "Maildrop is temporarily unavailable");
+		return CMD_DONE;
+	}
+	return CMD_DONE;
+}
+
+static void
+login_fail_cleanup(struct session *s)
+{
+	if (s->md)
+		maildrop_close(s->md);
+	s->md = NULL;
+	user_record_free(s->user);
+	s->user = NULL;
+	session_sasl_reset(s);
+}
+
+enum cmd_result
+session_login(struct session *s, const char *name)
+{
+	enum dir_result dr;
+	int delay;
+
+	dr = directory_lookup(s->srv->dir, name, &s->user);
+	if (dr != DIR_OK) {
+		/* Authenticated but gone from the directory, or the directory
+		 * failed between the two lookups. */
+		log_warn("login user=\"%s\": directory lookup failed", name);
+		reply_err(s, dr == DIR_TEMPFAIL ? RC_SYS_TEMP : RC_AUTH,
+		    dr == DIR_TEMPFAIL ? "Directory unavailable" : "Authentication failed");
+		login_fail_cleanup(s);
+		return CMD_DONE;
+	}
+	if (!s->user->enabled) {
+		log_info("login refused user=%s: account disabled", s->user->name);
+		reply_err(s, RC_SYS_PERM, "Account disabled; contact your administrator");
+		login_fail_cleanup(s);
+		return CMD_DONE;
+	}
+	login_open_maildrop(s);
+	if (s->md == NULL) {
+		login_fail_cleanup(s);
+		return CMD_DONE;
+	}
+	if ((delay = effective_login_delay(s)) > 0 && login_too_soon(s, delay)) {
+		log_info("login refused user=%s: within LOGIN-DELAY", s->user->name);
+		reply_err(s, RC_LOGIN_DELAY, "Minimum time between logins is %d seconds", delay);
+		login_fail_cleanup(s);
+		return CMD_DONE;
+	}
+	s->state = POP_TRANSACTION;
+	scoreboard_set(s->slot, WS_TRANS, NULL, s->user->name);
+	log_info("login user=%s mech=%s tls=%s", s->user->name,
+	    psasl_mechname(s->sasl) ? psasl_mechname(s->sasl) : "USER",
+	    s->ssl ? "yes" : "no");
+	reply_ok(s, "%s has %zu messages (%lld octets)", s->user->name,
+	    s->md->live_count, (long long)s->md->live_size);
+	return CMD_DONE;
+}

@@ -1,0 +1,66 @@
+#ifndef POSTERN_MAILDROP_H
+#define POSTERN_MAILDROP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/resp.h"
+
+/* A maildir maildrop opened for one POP3 session.
+ *
+ * Store rules (the store may be NFS shared by several hosts):
+ * - the session lock is an fcntl write lock on <maildir>/postern.lock;
+ * - postern.index (UIDL, CRLF size, file name) is rewritten by temp file,
+ *   fsync and rename, and updated incrementally;
+ * - deletes happen only in maildrop_commit(); ENOENT there is not an error;
+ * - ESTALE/EIO become RC_SYS_TEMP. */
+
+struct message {
+	char *uidl;      /* 1-70 chars of 0x21-0x7E, stable for its life */
+	char *name;      /* file name under cur/ */
+	off_t size;      /* octets as sent: CRLF line ends, before stuffing */
+	ino_t ino;       /* as readdir reported it: tells a replaced file */
+	bool deleted;    /* marked by DELE, undone by RSET */
+};
+
+struct maildrop {
+	char *path;
+	int dir_fd;              /* the maildrop directory (index lives here) */
+	int lock_fd;
+	int cur_fd;              /* open directory fd of cur/ */
+	struct message *msgs;
+	size_t count;
+	size_t live_count;       /* not marked deleted */
+	off_t live_size;
+};
+
+/* Opens and locks path, creating the maildir (0700) if it does not exist,
+ * moves new/ to cur/ and lists cur/ in delivery order. On failure returns
+ * NULL, *rc says why (RC_IN_USE when another session holds it, RC_SYS_TEMP
+ * for ESTALE/EIO and other transient faults, RC_SYS_PERM for what needs an
+ * administrator) and err a reason for the log.
+ * The lock is a POSIX record lock, so it is per process: one process must
+ * not open the same maildrop twice (closing either would drop the lock). */
+struct maildrop *maildrop_open(const char *path, enum resp_code *rc,
+    char *err, size_t errlen);
+/* Opens message i (0-based) for reading, O_RDONLY|O_CLOEXEC. Size is
+ * msgs[i].size: the file's octets plus one CR for every LF not preceded by
+ * CR. A CRLF the sender adds after a last line without LF is not counted.
+ * On failure returns -1 and *rc:
+ *   RC_NONE      the message no longer exists (removed behind our back):
+ *                answer "-ERR message no longer exists";
+ *   RC_SYS_TEMP  ESTALE, EIO or another transient fault;
+ *   RC_SYS_PERM  the file is no longer a regular file. */
+int maildrop_open_message(struct maildrop *md, size_t i, enum resp_code *rc);
+void maildrop_mark_deleted(struct maildrop *md, size_t i);
+void maildrop_reset(struct maildrop *md);
+/* UPDATE state: removes marked messages (one already gone is not an
+ * error) and updates the index. Returns how many could not be removed, or
+ * whose removal could not be made durable (0 is success); then *rc is
+ * RC_SYS_TEMP. Removed messages leave msgs; the others keep their marks. */
+size_t maildrop_commit(struct maildrop *md, enum resp_code *rc);
+/* Releases the lock and frees; deletes nothing. */
+void maildrop_close(struct maildrop *md);
+
+#endif

@@ -1,0 +1,272 @@
+#include "config.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "common/log.h"
+#include "common/netaddr.h"
+#include "common/xmalloc.h"
+#include "daemon/cmdline.h"
+#include "daemon/commands.h"
+#include "daemon/listener.h"
+#include "daemon/maildrop.h"
+#include "daemon/session.h"
+#include "daemon/tls.h"
+#include "directory/directory.h"
+#include "policy/policy.h"
+
+#define BOTH (POP_AUTHORIZATION | POP_TRANSACTION)
+
+/* One table for the whole protocol: which state admits which command. */
+static const struct command commands[] = {
+	{ "CAPA", BOTH, cmd_capa },
+	{ "QUIT", BOTH, cmd_quit },
+	{ "STLS", POP_AUTHORIZATION, cmd_stls },
+	{ "USER", POP_AUTHORIZATION, cmd_user },
+	{ "PASS", POP_AUTHORIZATION, cmd_pass },
+	{ "AUTH", POP_AUTHORIZATION, cmd_auth },
+	{ "STAT", POP_TRANSACTION, cmd_stat },
+	{ "LIST", POP_TRANSACTION, cmd_list },
+	{ "UIDL", POP_TRANSACTION, cmd_uidl },
+	{ "RETR", POP_TRANSACTION, cmd_retr },
+	{ "TOP", POP_TRANSACTION, cmd_top },
+	{ "DELE", POP_TRANSACTION, cmd_dele },
+	{ "RSET", POP_TRANSACTION, cmd_rset },
+	{ "NOOP", POP_TRANSACTION, cmd_noop },
+};
+
+const struct command *
+command_find(const char *keyword)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcasecmp(commands[i].name, keyword) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+void
+reply_ok(struct session *s, const char *fmt, ...)
+{
+	char text[480];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	io_printf(&s->io, "+OK%s%s\r\n", *text ? " " : "", text);
+}
+
+void
+reply_err(struct session *s, enum resp_code rc, const char *fmt, ...)
+{
+	char text[480];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	io_printf(&s->io, "-ERR %s%s\r\n", resp_code_tag(rc), text);
+}
+
+bool
+session_cleartext_ok(const struct session *s)
+{
+	struct policy_conn pc = {
+		.mode = s->listener->mode,
+		.tls_active = s->ssl != NULL,
+		.client = (const struct sockaddr *)&s->peer,
+		.cfg = s->cfg,
+	};
+
+	return policy_cleartext_allowed(&pc);
+}
+
+/* A fresh SASL connection: at start, after STLS (new security facts) and
+ * after a failed exchange. */
+void
+session_sasl_reset(struct session *s)
+{
+	char local[80], remote[80];
+	struct psasl_conn_options o = {
+		.fqdn = s->cfg->hostname,
+		.local_ipport = local,
+		.remote_ipport = remote,
+		.tls_ssf = s->ssl ? tls_ssf(s->ssl) : 0,
+		.cleartext_ok = session_cleartext_ok(s),
+		.cbind = s->have_cbind ? &s->cbind : NULL,
+	};
+
+	snprintf(local, sizeof(local), "%s;%d", s->local_addr, s->local_port);
+	snprintf(remote, sizeof(remote), "%s;%d", s->peer_addr, s->peer_port);
+	psasl_free(s->sasl);
+	s->sasl = psasl_new(&o);
+}
+
+static void
+session_init(struct session *s, struct server *srv, struct sb_slot *slot,
+    const struct listener *l, int fd, const struct sockaddr_storage *peer)
+{
+	unsigned char rnd[8];
+	socklen_t len = sizeof(s->local);
+	int one = 1;
+
+	memset(s, 0, sizeof(*s));
+	s->srv = srv;
+	s->cfg = srv->cfg;
+	s->listener = l;
+	s->slot = slot;
+	s->state = POP_AUTHORIZATION;
+	s->peer = *peer;
+	getsockname(fd, (struct sockaddr *)&s->local, &len);
+	sockaddr_format((struct sockaddr *)&s->peer, s->peer_addr,
+	    sizeof(s->peer_addr), &s->peer_port);
+	sockaddr_format((struct sockaddr *)&s->local, s->local_addr,
+	    sizeof(s->local_addr), &s->local_port);
+	/* A flushed reply must not wait for Nagle and a delayed ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	RAND_bytes(rnd, sizeof(rnd));
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(s->id + 2 * i, 3, "%02x", rnd[i]);
+	io_init(&s->io, fd, s->cfg->idle_timeout * 1000);
+}
+
+/* Implicit TLS (RFC 8314) before the greeting. */
+static bool
+session_start_tls(struct session *s)
+{
+	char err[256];
+
+	scoreboard_set(s->slot, WS_HANDSHAKE, NULL, NULL);
+	s->ssl = tls_accept(s->srv->tls, s->io.fd, s->cfg->idle_timeout * 1000,
+	    err, sizeof(err));
+	scoreboard_set(s->slot, WS_AUTH, NULL, NULL);
+	if (s->ssl == NULL) {
+		log_info("%s", err);
+		return false;
+	}
+	io_set_ssl(&s->io, s->ssl);
+	s->have_cbind = tls_channel_binding(s->ssl, &s->cbind);
+	log_info("TLS %s %s", tls_version(s->ssl), tls_cipher(s->ssl));
+	return true;
+}
+
+/* Handles one command line; false ends the session. */
+static bool
+session_command(struct session *s, char *line, size_t len)
+{
+	struct cmdline cl;
+	const struct command *cmd;
+	enum cmd_result r;
+
+	switch (cmdline_parse(line, len, &cl)) {
+	case CMDLINE_OK:
+		break;
+	case CMDLINE_NUL:
+		reply_err(s, RC_NONE, "NUL byte in command");
+		return ++s->bad_commands < s->cfg->bad_command_limit;
+	default:
+		reply_err(s, RC_NONE, "malformed command");
+		return ++s->bad_commands < s->cfg->bad_command_limit;
+	}
+	if ((cmd = command_find(cl.keyword)) == NULL) {
+		reply_err(s, RC_NONE, "unknown command");
+		return ++s->bad_commands < s->cfg->bad_command_limit;
+	}
+	if (!(cmd->states & (int)s->state)) {
+		reply_err(s, RC_NONE, "%s is not allowed %s", cmd->name,
+		    s->state == POP_AUTHORIZATION ? "before login" : "after login");
+		return ++s->bad_commands < s->cfg->bad_command_limit;
+	}
+	r = cmd->handler(s, cl.args);
+	if (r == CMD_BAD)
+		return ++s->bad_commands < s->cfg->bad_command_limit;
+	return r != CMD_CLOSE;
+}
+
+static void
+session_loop(struct session *s)
+{
+	char line[CMDLINE_MAX + 1];
+	size_t len;
+
+	for (;;) {
+		enum io_status st;
+
+		/* Flush only when the client's batch is consumed. */
+		if (!io_input_pending(&s->io) && !io_flush(&s->io))
+			return;
+		st = io_read_line(&s->io, line, CMDLINE_MAX, &len);
+		if (st == IO_TIMEOUT) {
+			log_info("autologout after %d seconds idle", s->cfg->idle_timeout);
+			return;
+		}
+		if (st == IO_EOF || st == IO_ERROR)
+			return;
+		if (st == IO_TOOLONG) {
+			reply_err(s, RC_NONE, "line too long (max %d octets)", CMDLINE_MAX);
+			if (++s->bad_commands >= s->cfg->bad_command_limit)
+				break;
+			continue;
+		}
+		bool go_on = session_command(s, line, len);
+		OPENSSL_cleanse(line, len); /* PASS and AUTH lines hold secrets */
+		if (!go_on)
+			break;
+	}
+	if (s->bad_commands >= s->cfg->bad_command_limit)
+		reply_err(s, RC_NONE, "too many bad commands; closing");
+	io_flush(&s->io);
+}
+
+static void
+session_end(struct session *s, int fd)
+{
+	if (s->md) {
+		log_info("logout user=%s retrieved=%u deleted=%u in=%llu out=%llu",
+		    s->user ? s->user->name : "?", s->retrieved,
+		    s->deleted_committed, s->io.bytes_in, s->io.bytes_out);
+		maildrop_close(s->md);
+	}
+	user_record_free(s->user);
+	free_secret_str(s->pending_user);
+	psasl_free(s->sasl);
+	tls_close(s->ssl);
+	io_free(&s->io);
+	close(fd);
+}
+
+void
+session_serve(struct server *srv, struct sb_slot *slot,
+    const struct listener *l, int fd, const struct sockaddr_storage *peer)
+{
+	struct session *s = xmalloc(sizeof(*s));
+	char prefix[40];
+
+	session_init(s, srv, slot, l, fd, peer);
+	snprintf(prefix, sizeof(prefix), "session %s: ", s->id);
+	log_set_prefix(prefix);
+	log_info("connect from %s port %d on %s", s->peer_addr, s->peer_port,
+	    l->name);
+	scoreboard_set(slot, WS_AUTH, s->peer_addr, NULL);
+	if (l->mode == LISTEN_KPOP)
+		log_warn("kpop listener: Kerberos sendauth is not available in "
+		    "this build; closing");
+	else if (l->mode != LISTEN_POP3S || session_start_tls(s)) {
+		session_sasl_reset(s);
+		reply_ok(s, "%s", s->cfg->greeting);
+		session_loop(s);
+	}
+	session_end(s, fd);
+	log_info("disconnect");
+	log_set_prefix(NULL);
+	free(s);
+}
