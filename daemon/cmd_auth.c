@@ -9,6 +9,7 @@
 #include "common/base64.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "daemon/audit.h"
 #include "daemon/cmdline.h"
 #include "daemon/commands.h"
 #include "daemon/listener.h"
@@ -38,8 +39,10 @@ cmd_capa(struct session *s, char *args)
 	if (s->state == POP_AUTHORIZATION) {
 		const char *mechs = s->sasl ? psasl_mechlist(s->sasl) : "";
 
-		if (session_cleartext_ok(s))
+		if (s->kpop_user || session_cleartext_ok(s))
 			io_puts(&s->io, "USER\r\n");
+		if (s->listener->mode == LISTEN_KPOP)
+			mechs = NULL;
 		if (mechs && *mechs)
 			io_printf(&s->io, "SASL %s\r\n", mechs);
 		if (s->listener->mode != LISTEN_POP3S && s->ssl == NULL)
@@ -84,11 +87,60 @@ cmd_stls(struct session *s, char *args)
 	return CMD_DONE;
 }
 
+static enum cmd_result
+refuse_cleartext(struct session *s)
+{
+	audit_auth(s, s->auth_mech, s->auth_login, NULL, NULL, false,
+	    "tls-required");
+	reply_err(s, RC_AUTH, TLS_REQUIRED);
+	return CMD_BAD;
+}
+
+/* KPOP: the ticket authenticated a principal; USER may only name the
+ * user that principal maps to (krb5_kuserok is not the rule here). */
+static enum cmd_result
+kpop_user(struct session *s, char *args)
+{
+	session_auth_attempt(s, "KPOP", args);
+	if (strcmp(args, s->kpop_user) != 0) {
+		log_info("KPOP principal %s may not log in as \"%s\"",
+		    s->kpop_principal, args);
+		audit_auth(s, "KPOP", args, s->kpop_principal, NULL, false,
+		    "principal-mismatch");
+		reply_err(s, RC_AUTH, "Your Kerberos principal may not use this maildrop");
+		return CMD_BAD;
+	}
+	free_secret_str(s->pending_user);
+	s->pending_user = xstrdup(args);
+	reply_ok(s, "send PASS");
+	return CMD_DONE;
+}
+
+/* KPOP clients send a dummy PASS ("krb_ticket"): the ticket was the proof. */
+static enum cmd_result
+kpop_pass(struct session *s, char *args)
+{
+	char *user = s->pending_user;
+	enum cmd_result r;
+
+	OPENSSL_cleanse(args, strlen(args));
+	if (user == NULL)
+		return reply_err(s, RC_NONE, "USER first"), CMD_BAD;
+	s->pending_user = NULL;
+	r = session_login(s, user);
+	free(user);
+	return r;
+}
+
 enum cmd_result
 cmd_user(struct session *s, char *args)
 {
-	if (!session_cleartext_ok(s))
-		return reply_err(s, RC_AUTH, TLS_REQUIRED), CMD_BAD;
+	if (s->kpop_user)
+		return kpop_user(s, args);
+	if (!session_cleartext_ok(s)) {
+		session_auth_attempt(s, "USER", args);
+		return refuse_cleartext(s);
+	}
 	if (*args == '\0')
 		return reply_err(s, RC_NONE, "USER needs a name"), CMD_BAD;
 	free_secret_str(s->pending_user);
@@ -98,12 +150,15 @@ cmd_user(struct session *s, char *args)
 }
 
 static enum cmd_result
-auth_failed(struct session *s, const char *mech, const char *name,
-    enum resp_code rc)
+auth_failed(struct session *s, enum resp_code rc)
 {
-	log_info("auth failed mech=%s user=\"%s\" code=%s", mech,
-	    name ? name : "", rc == RC_AUTH ? "AUTH" : resp_code_tag(rc));
-	if (rc == RC_AUTH || rc == RC_NONE)
+	bool creds = rc == RC_AUTH || rc == RC_NONE;
+
+	log_info("auth failed mech=%s user=\"%s\" code=%s", s->auth_mech,
+	    s->auth_login ? s->auth_login : "", creds ? "AUTH" : resp_code_tag(rc));
+	audit_auth(s, s->auth_mech, s->auth_login, NULL, NULL, false,
+	    creds ? "bad-credentials" : "temp-failure");
+	if (creds)
 		reply_err(s, RC_AUTH, "Authentication failed");
 	else
 		reply_err(s, rc, "Authentication is temporarily unavailable");
@@ -118,21 +173,22 @@ cmd_pass(struct session *s, char *args)
 	enum psasl_status st;
 	char *user = s->pending_user;
 
+	if (s->kpop_user)
+		return kpop_pass(s, args);
 	if (user == NULL)
 		return reply_err(s, RC_NONE, "USER first"), CMD_BAD;
 	s->pending_user = NULL;
+	session_auth_attempt(s, "USER", user);
 	if (!session_cleartext_ok(s)) {
 		free_secret_str(user);
-		return reply_err(s, RC_AUTH, TLS_REQUIRED), CMD_BAD;
+		OPENSSL_cleanse(args, strlen(args));
+		return refuse_cleartext(s);
 	}
 	st = psasl_checkpass(s->sasl, user, args, &rc);
 	OPENSSL_cleanse(args, strlen(args));
-	if (st != PSASL_OK) {
-		auth_failed(s, "USER", user, rc);
-		free_secret_str(user);
-		return CMD_DONE;
-	}
 	free_secret_str(user);
+	if (st != PSASL_OK)
+		return auth_failed(s, rc);
 	return session_login(s, psasl_username(s->sasl));
 }
 
@@ -212,7 +268,7 @@ auth_read_response(struct session *s, unsigned char **in, size_t *inlen)
 }
 
 static enum cmd_result
-auth_exchange(struct session *s, const char *mech, enum psasl_status st,
+auth_exchange(struct session *s, enum psasl_status st,
     const unsigned char *out, size_t outlen, enum resp_code rc)
 {
 	while (st == PSASL_CONTINUE) {
@@ -224,10 +280,12 @@ auth_exchange(struct session *s, const char *mech, enum psasl_status st,
 		case AUTH_READ_GONE:
 			return CMD_CLOSE;
 		case AUTH_READ_ABORT:
+			audit_auth(s, s->auth_mech, NULL, NULL, NULL, false, "aborted");
 			reply_err(s, RC_NONE, "Authentication aborted");
 			session_sasl_reset(s);
 			return CMD_DONE;
 		case AUTH_READ_BAD:
+			audit_auth(s, s->auth_mech, NULL, NULL, NULL, false, "bad-base64");
 			reply_err(s, RC_NONE, "Invalid base64 data");
 			session_sasl_reset(s);
 			return CMD_BAD;
@@ -239,7 +297,7 @@ auth_exchange(struct session *s, const char *mech, enum psasl_status st,
 	}
 	if (st == PSASL_OK)
 		return session_login(s, psasl_username(s->sasl));
-	return auth_failed(s, mech, NULL, rc);
+	return auth_failed(s, rc);
 }
 
 enum cmd_result
@@ -252,12 +310,16 @@ cmd_auth(struct session *s, char *args)
 	enum resp_code rc = RC_AUTH;
 	enum psasl_status st;
 
+	if (s->listener->mode == LISTEN_KPOP)
+		return reply_err(s, RC_NONE, "AUTH is not available on KPOP; "
+		    "the Kerberos ticket authenticates"), CMD_BAD;
 	if (mech == NULL)
 		return auth_list(s);
 	if (*args)
 		return reply_err(s, RC_NONE, "too many arguments"), CMD_BAD;
+	session_auth_attempt(s, mech, NULL);
 	if (strcasecmp(mech, "PLAIN") == 0 && !session_cleartext_ok(s))
-		return reply_err(s, RC_AUTH, TLS_REQUIRED), CMD_BAD;
+		return refuse_cleartext(s);
 	if (ir && !auth_decode(ir, &in, &inlen))
 		return reply_err(s, RC_NONE, "Invalid base64 data"), CMD_BAD;
 	st = psasl_start(s->sasl, mech, in, inlen, ir != NULL, &out, &outlen, &rc);
@@ -266,27 +328,63 @@ cmd_auth(struct session *s, char *args)
 		session_sasl_reset(s);
 		return reply_err(s, RC_NONE, "Unsupported mechanism"), CMD_BAD;
 	}
-	return auth_exchange(s, mech, st, out, outlen, rc);
+	return auth_exchange(s, st, out, outlen, rc);
+}
+
+/* The messages QUIT is about to remove, for the audit trail: the maildrop
+ * forgets them once they are gone. */
+struct removal {
+	char *uidl;
+	off_t size;
+};
+
+static struct removal *
+removals_collect(const struct maildrop *md, size_t *n)
+{
+	struct removal *r = xcalloc(md->count, sizeof(*r));
+
+	*n = 0;
+	for (size_t i = 0; i < md->count; i++)
+		if (md->msgs[i].deleted) {
+			r[*n].uidl = xstrdup(md->msgs[i].uidl);
+			r[(*n)++].size = md->msgs[i].size;
+		}
+	return r;
+}
+
+static void
+removals_audit_free(struct session *s, struct removal *r, size_t n, bool done)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (done)
+			audit_message(s, "dele", r[i].uidl, r[i].size);
+		free(r[i].uidl);
+	}
+	free(r);
 }
 
 enum cmd_result
 cmd_quit(struct session *s, char *args)
 {
 	enum resp_code rc = RC_NONE;
-	size_t failed;
+	struct removal *r;
+	size_t failed, n;
 
 	(void)args;
+	s->end_reason = "quit";
 	if (s->state == POP_AUTHORIZATION) {
 		reply_ok(s, "Bye");
 		return CMD_CLOSE;
 	}
 	/* UPDATE state. */
+	r = removals_collect(s->md, &n);
 	failed = maildrop_commit(s->md, &rc);
+	removals_audit_free(s, r, n, failed == 0);
 	if (failed > 0) {
 		reply_err(s, rc, "%zu deleted messages were not removed", failed);
 		return CMD_CLOSE;
 	}
-	s->deleted_committed = (unsigned)(s->md->count - s->md->live_count);
+	s->deleted_committed = (unsigned)n;
 	reply_ok(s, "Bye (%zu messages left)", s->md->live_count);
 	return CMD_CLOSE;
 }

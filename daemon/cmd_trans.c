@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "daemon/audit.h"
 #include "daemon/cmdline.h"
 #include "daemon/commands.h"
 #include "daemon/maildrop.h"
@@ -106,6 +107,8 @@ send_message(struct session *s, size_t i, long body_lines)
 	close(fd);
 	if (body_lines < 0)
 		s->retrieved++;
+	audit_message(s, body_lines < 0 ? "retr" : "top", s->md->msgs[i].uidl,
+	    s->md->msgs[i].size);
 	return CMD_DONE;
 }
 

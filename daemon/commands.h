@@ -47,6 +47,12 @@ struct session {
 	char peer_addr[64], local_addr[64];
 	int peer_port, local_port;
 	char *pending_user;      /* from USER, waiting for PASS */
+	char auth_mech[32];      /* of the attempt in progress, for audit */
+	char *auth_login;        /* name the client gave, for audit */
+	const char *end_reason;  /* why the session ended, for audit */
+	const char *md_fail_reason;
+	char *kpop_principal;    /* KPOP: authenticated by the handshake */
+	char *kpop_user;         /* ... and the login name it maps to */
 	struct user_record *user;
 	struct maildrop *md;
 	int bad_commands;
@@ -68,8 +74,14 @@ const struct command *command_find(const char *keyword);
 /* Connection facts that auth decisions need. */
 bool session_cleartext_ok(const struct session *s);
 void session_sasl_reset(struct session *s);
-/* After a successful authentication as name: directory checks, lock. */
+/* After a successful authentication as name: directory checks, lock.
+ * s->auth_mech and s->auth_login describe the attempt. */
 enum cmd_result session_login(struct session *s, const char *name);
+/* The authenticated identity of the current attempt, for audit. */
+const char *session_authid(const struct session *s);
+/* Records the attempt (mech, login) that the next outcome belongs to. */
+void session_auth_attempt(struct session *s, const char *mech,
+    const char *login);
 
 /* AUTHORIZATION */
 enum cmd_result cmd_capa(struct session *s, char *args);

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "daemon/audit.h"
 #include "daemon/commands.h"
 #include "daemon/maildrop.h"
 #include "directory/directory.h"
@@ -51,20 +52,26 @@ login_open_maildrop(struct session *s)
 	if (s->md == NULL) {
 		log_warn("user=%s maildrop %s: %s", s->user->name,
 		    s->user->maildrop, err);
-		if (rc == RC_IN_USE)
+		if (rc == RC_IN_USE) {
 			reply_err(s, rc, "Maildrop is in use by another session");
-		else if (rc == RC_SYS_PERM)
+			s->md_fail_reason = "in-use";
+		} else if (rc == RC_SYS_PERM) {
 			reply_err(s, rc, "Maildrop is unusable; contact your administrator");
-		else
+			s->md_fail_reason = "maildrop-unusable";
+		} else {
 			reply_err(s, RC_SYS_TEMP, "Maildrop is temporarily unavailable");
+			s->md_fail_reason = "temp-failure";
+		}
 		return CMD_DONE;
 	}
 	return CMD_DONE;
 }
 
 static void
-login_fail_cleanup(struct session *s)
+login_fail_cleanup(struct session *s, const char *reason)
 {
+	audit_auth(s, s->auth_mech, s->auth_login, session_authid(s),
+	    s->user ? s->user->name : NULL, false, reason);
 	if (s->md)
 		maildrop_close(s->md);
 	s->md = NULL;
@@ -86,30 +93,39 @@ session_login(struct session *s, const char *name)
 		log_warn("login user=\"%s\": directory lookup failed", name);
 		reply_err(s, dr == DIR_TEMPFAIL ? RC_SYS_TEMP : RC_AUTH,
 		    dr == DIR_TEMPFAIL ? "Directory unavailable" : "Authentication failed");
-		login_fail_cleanup(s);
+		login_fail_cleanup(s, dr == DIR_TEMPFAIL ? "temp-failure" : "unknown-user");
 		return CMD_DONE;
 	}
 	if (!s->user->enabled) {
 		log_info("login refused user=%s: account disabled", s->user->name);
 		reply_err(s, RC_SYS_PERM, "Account disabled; contact your administrator");
-		login_fail_cleanup(s);
+		login_fail_cleanup(s, "disabled");
 		return CMD_DONE;
 	}
-	login_open_maildrop(s);
-	if (s->md == NULL) {
-		login_fail_cleanup(s);
+	if (login_open_maildrop(s) != CMD_DONE || s->md == NULL) {
+		login_fail_cleanup(s, s->md_fail_reason);
 		return CMD_DONE;
 	}
 	if ((delay = effective_login_delay(s)) > 0 && login_too_soon(s, delay)) {
 		log_info("login refused user=%s: within LOGIN-DELAY", s->user->name);
 		reply_err(s, RC_LOGIN_DELAY, "Minimum time between logins is %d seconds", delay);
-		login_fail_cleanup(s);
+		login_fail_cleanup(s, "login-delay");
+		return CMD_DONE;
+	}
+	if (!audit_auth(s, s->auth_mech, s->auth_login, session_authid(s),
+	    s->user->name, true, "ok")) {
+		log_err("login refused user=%s: audit sink unavailable", s->user->name);
+		reply_err(s, RC_SYS_TEMP, "Login is temporarily unavailable");
+		maildrop_close(s->md);
+		s->md = NULL;
+		user_record_free(s->user);
+		s->user = NULL;
+		session_sasl_reset(s);
 		return CMD_DONE;
 	}
 	s->state = POP_TRANSACTION;
 	scoreboard_set(s->slot, WS_TRANS, NULL, s->user->name);
-	log_info("login user=%s mech=%s tls=%s", s->user->name,
-	    psasl_mechname(s->sasl) ? psasl_mechname(s->sasl) : "USER",
+	log_info("login user=%s mech=%s tls=%s", s->user->name, s->auth_mech,
 	    s->ssl ? "yes" : "no");
 	reply_ok(s, "%s has %zu messages (%lld octets)", s->user->name,
 	    s->md->live_count, (long long)s->md->live_size);

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <ctype.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include "common/log.h"
 #include "common/netaddr.h"
 #include "common/xmalloc.h"
+#include "daemon/audit.h"
 #include "daemon/cmdline.h"
 #include "daemon/commands.h"
 #include "daemon/listener.h"
@@ -23,8 +25,11 @@
 #include "daemon/tls.h"
 #include "directory/directory.h"
 #include "policy/policy.h"
+#include "sasl/kpop.h"
 
 #define BOTH (POP_AUTHORIZATION | POP_TRANSACTION)
+/* sendauth is a few round trips; a client that stalls longer is gone. */
+#define KPOP_HANDSHAKE_TIMEOUT_MS 30000
 
 /* One table for the whole protocol: which state admits which command. */
 static const struct command commands[] = {
@@ -88,6 +93,18 @@ session_cleartext_ok(const struct session *s)
 	};
 
 	return policy_cleartext_allowed(&pc);
+}
+
+void
+session_auth_attempt(struct session *s, const char *mech, const char *login)
+{
+	char *p;
+
+	snprintf(s->auth_mech, sizeof(s->auth_mech), "%s", mech);
+	for (p = s->auth_mech; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	free(s->auth_login);
+	s->auth_login = login ? xstrdup(login) : NULL;
 }
 
 /* A fresh SASL connection: at start, after STLS (new security facts) and
@@ -159,6 +176,42 @@ session_start_tls(struct session *s)
 	return true;
 }
 
+const char *
+session_authid(const struct session *s)
+{
+	return s->kpop_principal ? s->kpop_principal : psasl_authid(s->sasl);
+}
+
+/* KPOP: Kerberos 5 sendauth before the greeting; the ticket is the
+ * credential, USER must name the user it maps to. */
+static bool
+session_kpop(struct session *s)
+{
+	struct kpop_options o = {
+		.keytab = s->cfg->krb5_keytab,
+		.service = s->cfg->krb5_service,
+		.realms = s->cfg->krb5_realms,
+		.rcache_dir = s->cfg->state_dir,
+		.timeout_ms = KPOP_HANDSHAKE_TIMEOUT_MS,
+	};
+	struct kpop_result r;
+	char err[256] = "";
+
+	scoreboard_set(s->slot, WS_HANDSHAKE, NULL, NULL);
+	session_auth_attempt(s, "KPOP", NULL);
+	if (!kpop_handshake(s->io.fd, &o, &r, err, sizeof(err))) {
+		log_info("KPOP handshake failed: %s", err);
+		audit_auth(s, "KPOP", NULL, NULL, NULL, false, "kpop-handshake");
+		s->end_reason = "kpop-handshake";
+		return false;
+	}
+	s->kpop_principal = xstrdup(r.principal);
+	s->kpop_user = xstrdup(r.user);
+	scoreboard_set(s->slot, WS_AUTH, NULL, NULL);
+	log_info("KPOP principal=%s maps to user=%s", r.principal, r.user);
+	return true;
+}
+
 /* Handles one command line; false ends the session. */
 static bool
 session_command(struct session *s, char *line, size_t len)
@@ -207,10 +260,13 @@ session_loop(struct session *s)
 		st = io_read_line(&s->io, line, CMDLINE_MAX, &len);
 		if (st == IO_TIMEOUT) {
 			log_info("autologout after %d seconds idle", s->cfg->idle_timeout);
+			s->end_reason = "timeout";
 			return;
 		}
-		if (st == IO_EOF || st == IO_ERROR)
+		if (st == IO_EOF || st == IO_ERROR) {
+			s->end_reason = "disconnect";
 			return;
+		}
 		if (st == IO_TOOLONG) {
 			reply_err(s, RC_NONE, "line too long (max %d octets)", CMDLINE_MAX);
 			if (++s->bad_commands >= s->cfg->bad_command_limit)
@@ -222,14 +278,17 @@ session_loop(struct session *s)
 		if (!go_on)
 			break;
 	}
-	if (s->bad_commands >= s->cfg->bad_command_limit)
+	if (s->bad_commands >= s->cfg->bad_command_limit) {
 		reply_err(s, RC_NONE, "too many bad commands; closing");
+		s->end_reason = "bad-commands";
+	}
 	io_flush(&s->io);
 }
 
 static void
 session_end(struct session *s, int fd)
 {
+	audit_session_end(s, s->end_reason ? s->end_reason : "quit");
 	if (s->md) {
 		log_info("logout user=%s retrieved=%u deleted=%u in=%llu out=%llu",
 		    s->user ? s->user->name : "?", s->retrieved,
@@ -238,6 +297,9 @@ session_end(struct session *s, int fd)
 	}
 	user_record_free(s->user);
 	free_secret_str(s->pending_user);
+	free(s->auth_login);
+	free(s->kpop_principal);
+	free(s->kpop_user);
 	psasl_free(s->sasl);
 	tls_close(s->ssl);
 	io_free(&s->io);
@@ -257,10 +319,9 @@ session_serve(struct server *srv, struct sb_slot *slot,
 	log_info("connect from %s port %d on %s", s->peer_addr, s->peer_port,
 	    l->name);
 	scoreboard_set(slot, WS_AUTH, s->peer_addr, NULL);
-	if (l->mode == LISTEN_KPOP)
-		log_warn("kpop listener: Kerberos sendauth is not available in "
-		    "this build; closing");
-	else if (l->mode != LISTEN_POP3S || session_start_tls(s)) {
+	if ((l->mode == LISTEN_POP3S && session_start_tls(s)) ||
+	    (l->mode == LISTEN_KPOP && session_kpop(s)) ||
+	    l->mode == LISTEN_POP3) {
 		session_sasl_reset(s);
 		reply_ok(s, "%s", s->cfg->greeting);
 		session_loop(s);
