@@ -21,6 +21,8 @@ struct user_record {
 	int login_delay;        /* -1: global default */
 	int expire_days;        /* -1: global default */
 	char *source;           /* "file:/etc/postern/users" or an LDAP DN */
+	bool no_access;         /* the directory's POP access rule refuses it */
+	char *bind_dn;          /* LDAP: check passwords by binding as this */
 };
 
 struct directory;
@@ -31,6 +33,43 @@ struct directory_file_options {
 };
 
 struct directory *directory_file_open(const struct directory_file_options *o);
+
+struct directory_ldap_options {
+	const char *uris;          /* "ldap://h1 ldaps://h2": tried in order */
+	bool starttls;             /* for ldap:// URIs */
+	const char *ca_file;
+	const char *bind_method;   /* "none", "simple" or "external" */
+	const char *bind_dn;
+	const char *bind_password; /* read by the master from a root-only file */
+	const char *base;
+	const char *scope;         /* "sub", "one" or "base" */
+	const char *user_filter;   /* "%u" is the escaped login name */
+	const char *principal_filter; /* "%p" is the escaped principal */
+	const char *access_filter; /* entry must also match; NULL: all may */
+	const char *attr_login;
+	const char *attr_maildrop;
+	const char *attr_status;   /* NULL: every entry found is enabled */
+	const char *status_enabled;/* value of attr_status meaning enabled */
+	const char *attr_login_delay;
+	const char *attr_expire;
+	const char *attr_secret;   /* authPassword or userPassword */
+	const char *store_root;    /* base of relative maildrops */
+	bool password_by_bind;     /* check passwords by binding as the user */
+	int timeout;               /* seconds, each operation and connect */
+};
+
+/* Connects lazily, in the worker that first looks a user up: a libldap
+ * handle must never cross fork(). */
+struct directory *directory_ldap_open(const struct directory_ldap_options *o);
+/* Looks a user up by Kerberos principal (GSSAPI, KPOP) where the backend
+ * can; DIR_NOTFOUND otherwise. */
+enum dir_result directory_lookup_principal(struct directory *d,
+    const char *principal, struct user_record **out);
+/* Checks a cleartext password for u: against its verifiers, or by an LDAP
+ * bind as the user when so configured. DIR_TEMPFAIL if that cannot be
+ * decided now. */
+enum dir_result directory_check_password(struct directory *d,
+    const struct user_record *u, const char *password, bool *ok);
 enum dir_result directory_lookup(struct directory *d, const char *name,
     struct user_record **out);
 void directory_close(struct directory *d);
