@@ -51,6 +51,9 @@ struct conf_key {
 
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
 static const char *const directories[] = { "file", "ldap", NULL };
+static const char *const ldap_binds[] = { "none", "simple", "external", NULL };
+static const char *const ldap_scopes[] = { "sub", "one", "base", NULL };
+static const char *const ldap_checks[] = { "verifier", "bind", NULL };
 
 #define OFF(f)			offsetof(struct config, f)
 #define K_TYPED(f, t, d)	{ #f, t, OFF(f), d, 0, 0, NULL, 0 }
@@ -87,6 +90,26 @@ static const struct conf_key conf_keys[] = {
 	K_CHOICE(directory, "file", directories),
 	K_TYPED(users_file, CT_PATH, "/etc/postern/users"),
 	K_TYPED(store_root, CT_PATH, "/var/mail/postern"),
+	K_TYPED(ldap_uris, CT_STR, NULL),
+	K_TYPED(ldap_starttls, CT_BOOL, "no"),
+	K_TYPED(ldap_ca_file, CT_PATH, NULL),
+	K_CHOICE(ldap_bind_method, "none", ldap_binds),
+	K_TYPED(ldap_bind_dn, CT_STR, NULL),
+	K_TYPED(ldap_bind_password_file, CT_PATH, NULL),
+	K_TYPED(ldap_base, CT_STR, NULL),
+	K_CHOICE(ldap_scope, "sub", ldap_scopes),
+	K_TYPED(ldap_user_filter, CT_STR, "(&(objectClass=posixAccount)(uid=%u))"),
+	K_TYPED(ldap_principal_filter, CT_STR, NULL),
+	K_TYPED(ldap_access_filter, CT_STR, NULL),
+	K_TYPED(ldap_attr_login, CT_WORD, "uid"),
+	K_TYPED(ldap_attr_maildrop, CT_WORD, NULL),
+	K_TYPED(ldap_attr_status, CT_WORD, NULL),
+	K_TYPED(ldap_status_enabled, CT_WORD, "active"),
+	K_TYPED(ldap_attr_login_delay, CT_WORD, NULL),
+	K_TYPED(ldap_attr_expire, CT_WORD, NULL),
+	K_TYPED(ldap_attr_secret, CT_WORD, "authPassword"),
+	K_CHOICE(ldap_password_check, "verifier", ldap_checks),
+	K_INT(ldap_timeout, "5", 1, 300),
 	K_TYPED(sasl_mechanisms, CT_STR, "SCRAM-SHA-256 SCRAM-SHA-1 GSSAPI PLAIN"),
 	K_TYPED(krb5_keytab, CT_STR, NULL),
 	K_TYPED(krb5_service, CT_WORD, "pop"),
@@ -647,10 +670,33 @@ keytab_file(const char *name)
 }
 
 static bool
+check_ldap(struct parser *p)
+{
+	const struct config *c = p->cfg;
+
+	if (strcmp(c->directory, "ldap") != 0)
+		return true;
+	if (c->ldap_uris == NULL || c->ldap_base == NULL)
+		return conf_error(p, "directory = ldap needs ldap_uris and ldap_base");
+	if (strcmp(c->ldap_bind_method, "simple") == 0 &&
+	    (c->ldap_bind_dn == NULL || c->ldap_bind_password_file == NULL))
+		return conf_error(p, "ldap_bind_method = simple needs ldap_bind_dn "
+		    "and ldap_bind_password_file");
+	if (strstr(c->ldap_user_filter, "%u") == NULL)
+		return conf_error(p, "ldap_user_filter must contain %%u");
+	if (c->ldap_principal_filter && !strstr(c->ldap_principal_filter, "%p"))
+		return conf_error(p, "ldap_principal_filter must contain %%p");
+	return true;
+}
+
+static bool
 check_config(struct parser *p)
 {
 	p->line = 0;
-	return check_listeners(p) && check_workers(p) &&
+	return check_listeners(p) && check_workers(p) && check_ldap(p) &&
+	    check_readable(p, "ldap_ca_file", p->cfg->ldap_ca_file) &&
+	    check_readable(p, "ldap_bind_password_file",
+	        p->cfg->ldap_bind_password_file) &&
 	    check_readable(p, "tls_cert", p->cfg->tls_cert) &&
 	    check_readable(p, "tls_key", p->cfg->tls_key) &&
 	    check_readable(p, "krb5_keytab", keytab_file(p->cfg->krb5_keytab));

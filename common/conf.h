@@ -65,11 +65,39 @@ struct config {
 	char *users_file;
 	char *store_root;       /* relative maildrop paths are under it */
 
+	/* LDAP directory (directory = ldap) */
+	char *ldap_uris;        /* tried in order: failover */
+	bool ldap_starttls;
+	char *ldap_ca_file;
+	char *ldap_bind_method; /* none | simple | external */
+	char *ldap_bind_dn;
+	char *ldap_bind_password_file;
+	char *ldap_base;
+	char *ldap_scope;       /* sub | one | base */
+	char *ldap_user_filter; /* %u: the login name, escaped */
+	char *ldap_principal_filter; /* %p: the Kerberos principal, escaped */
+	char *ldap_access_filter;
+	char *ldap_attr_login;
+	char *ldap_attr_maildrop;
+	char *ldap_attr_status;
+	char *ldap_status_enabled;
+	char *ldap_attr_login_delay;
+	char *ldap_attr_expire;
+	char *ldap_attr_secret;
+	char *ldap_password_check; /* verifier | bind */
+	int ldap_timeout;
+
 	/* SASL */
 	char *sasl_mechanisms;  /* space-separated list offered, in order */
 	char *krb5_keytab;
 	char *krb5_service;     /* "pop" */
 	char *krb5_realms;      /* space-separated realms stripped from principals */
+
+	/* audit trail (doc/postern-audit.7) */
+	char *audit_socket;     /* unix datagram socket of the logger: /dev/log */
+	char *audit_facility_auth; /* syslog facility of auth events: authpriv */
+	char *audit_facility;   /* of message and logout events: mail */
+	bool audit_required;    /* refuse logins that cannot be audited: no */
 };
 
 /* Reads and validates a config file. On error returns NULL and writes

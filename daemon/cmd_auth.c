@@ -45,7 +45,8 @@ cmd_capa(struct session *s, char *args)
 			mechs = NULL;
 		if (mechs && *mechs)
 			io_printf(&s->io, "SASL %s\r\n", mechs);
-		if (s->listener->mode != LISTEN_POP3S && s->ssl == NULL)
+		if (s->listener->mode != LISTEN_POP3S && s->ssl == NULL &&
+		    s->srv->tls != NULL)
 			io_puts(&s->io, "STLS\r\n");
 	}
 	io_printf(&s->io, "IMPLEMENTATION %s-%s\r\n.\r\n", PACKAGE_NAME,
