@@ -11,6 +11,9 @@ enum dir_result {
 	DIR_TEMPFAIL,   /* directory unreachable: [SYS/TEMP] */
 };
 
+/* expire=never for one user (-1 already means "the global default"). */
+#define USER_EXPIRE_NEVER (-2)
+
 struct user_record {
 	char *name;             /* canonical login name */
 	char *maildrop;         /* absolute path of the maildir */
@@ -19,7 +22,7 @@ struct user_record {
 	char *scram_sha1;       /* same form, SCRAM-SHA-1 */
 	char *crypt_hash;       /* crypt(3), e.g. "$6$..." or "$y$..." */
 	int login_delay;        /* -1: global default */
-	int expire_days;        /* -1: global default */
+	int expire_days;        /* -1: global default, USER_EXPIRE_NEVER: never */
 	char *source;           /* "file:/etc/postern/users" or an LDAP DN */
 	bool no_access;         /* the directory's POP access rule refuses it */
 	char *bind_dn;          /* LDAP: check passwords by binding as this */

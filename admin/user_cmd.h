@@ -1,0 +1,31 @@
+#ifndef POSTERN_USER_CMD_H
+#define POSTERN_USER_CMD_H
+
+#include <sys/types.h>
+
+#include <stdbool.h>
+
+/* "postern user ...": edits the users file (directory/dir_file.c). */
+
+/* Exit statuses of the admin tool. */
+#define ADMIN_EXIT_OK    0
+#define ADMIN_EXIT_ERROR 1
+#define ADMIN_EXIT_USAGE 2
+
+/* What the subcommands work on, from -u/-s or the config file. */
+struct admin_ctx {
+	const char *users_file;
+	const char *store_root;   /* NULL: only absolute maildrops */
+	/* Running as root and the config names an existing service user:
+	 * new maildirs go to it, a new users file to its group. */
+	bool chown_new;
+	uid_t service_uid;
+	gid_t service_gid;
+};
+
+/* argv[0] is "user"; returns an ADMIN_EXIT_* status. */
+int user_cmd(const struct admin_ctx *ctx, int argc, char **argv);
+/* One line per subcommand, for postern --help. */
+extern const char user_cmd_usage[];
+
+#endif
