@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/conf.h"
@@ -54,6 +55,11 @@ static const char *const directories[] = { "file", "ldap", NULL };
 static const char *const ldap_binds[] = { "none", "simple", "external", NULL };
 static const char *const ldap_scopes[] = { "sub", "one", "base", NULL };
 static const char *const ldap_checks[] = { "verifier", "bind", NULL };
+/* The facilities a site may reasonably route an audit trail by. */
+static const char *const facilities[] = {
+	"auth", "authpriv", "daemon", "mail", "user", "local0", "local1",
+	"local2", "local3", "local4", "local5", "local6", "local7", NULL
+};
 
 #define OFF(f)			offsetof(struct config, f)
 #define K_TYPED(f, t, d)	{ #f, t, OFF(f), d, 0, 0, NULL, 0 }
@@ -87,6 +93,8 @@ static const struct conf_key conf_keys[] = {
 	{ "trusted_networks", CT_NETS, OFF(trusted_networks), NULL, 0, 0, NULL,
 	    OFF(ntrusted_networks) },
 	K_TYPED(allow_cleartext_without_tls, CT_BOOL, "no"),
+	{ "proxy_networks", CT_NETS, OFF(proxy_networks), NULL, 0, 0, NULL,
+	    OFF(nproxy_networks) },
 	K_CHOICE(directory, "file", directories),
 	K_TYPED(users_file, CT_PATH, "/etc/postern/users"),
 	K_TYPED(store_root, CT_PATH, "/var/mail/postern"),
@@ -114,6 +122,10 @@ static const struct conf_key conf_keys[] = {
 	K_TYPED(krb5_keytab, CT_STR, NULL),
 	K_TYPED(krb5_service, CT_WORD, "pop"),
 	K_TYPED(krb5_realms, CT_STR, NULL),
+	K_TYPED(audit_socket, CT_PATH, "/dev/log"),
+	K_CHOICE(audit_facility_auth, "authpriv", facilities),
+	K_CHOICE(audit_facility, "mail", facilities),
+	K_TYPED(audit_required, CT_BOOL, "no"),
 };
 #define NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -689,6 +701,19 @@ check_ldap(struct parser *p)
 	return true;
 }
 
+/* A longer path cannot be connected to, and every event would be lost. */
+static bool
+check_audit_socket(struct parser *p)
+{
+	struct sockaddr_un addr;
+
+	if (strlen(p->cfg->audit_socket) < sizeof(addr.sun_path))
+		return true;
+	p->line = key_line(p, "audit_socket");
+	return conf_error(p, "audit_socket is longer than a unix socket path "
+	    "may be (%zu bytes)", sizeof(addr.sun_path) - 1);
+}
+
 static bool
 check_config(struct parser *p)
 {
@@ -697,6 +722,7 @@ check_config(struct parser *p)
 	    check_readable(p, "ldap_ca_file", p->cfg->ldap_ca_file) &&
 	    check_readable(p, "ldap_bind_password_file",
 	        p->cfg->ldap_bind_password_file) &&
+	    check_audit_socket(p) &&
 	    check_readable(p, "tls_cert", p->cfg->tls_cert) &&
 	    check_readable(p, "tls_key", p->cfg->tls_key) &&
 	    check_readable(p, "krb5_keytab", keytab_file(p->cfg->krb5_keytab));
@@ -756,13 +782,14 @@ config_free(struct config *cfg)
 		if (k->type == CT_STR || k->type == CT_WORD ||
 		    k->type == CT_PATH || k->type == CT_CHOICE)
 			free(*(char **)field(cfg, k->off));
+		else if (k->type == CT_NETS)
+			free(*(struct netblock **)field(cfg, k->off));
 	}
 	for (int i = 0; i < cfg->nlisteners; i++) {
 		free(cfg->listeners[i].host);
 		free(cfg->listeners[i].port);
 	}
 	free(cfg->listeners);
-	free(cfg->trusted_networks);
 	free(cfg->path);
 	free(cfg);
 }
@@ -810,13 +837,14 @@ dump_str(FILE *fp, const char *name, const char *v)
 static void
 dump_nets(FILE *fp, const struct conf_key *k, const struct config *cfg)
 {
-	const struct netblock *nb = cfg->trusted_networks;
+	const struct netblock *nb = *(struct netblock *const *)cfield(cfg, k->off);
+	int n = *(const int *)cfield(cfg, k->noff);
 	char buf[INET6_ADDRSTRLEN];
 
-	if (cfg->ntrusted_networks == 0)
+	if (n == 0)
 		return;
 	fprintf(fp, "%s =", k->name);
-	for (int i = 0; i < cfg->ntrusted_networks; i++) {
+	for (int i = 0; i < n; i++) {
 		inet_ntop(nb[i].family, nb[i].addr, buf, sizeof(buf));
 		fprintf(fp, "%s %s/%d", i ? "," : "", buf, nb[i].prefix);
 	}

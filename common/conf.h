@@ -59,6 +59,8 @@ struct config {
 	struct netblock *trusted_networks;
 	int ntrusted_networks;
 	bool allow_cleartext_without_tls; /* "no": never change lightly */
+	struct netblock *proxy_networks;  /* load balancers sending PROXY headers */
+	int nproxy_networks;
 
 	/* directory */
 	char *directory;        /* "file" (default) or "ldap" */

@@ -21,6 +21,7 @@
 #include "daemon/commands.h"
 #include "daemon/listener.h"
 #include "daemon/maildrop.h"
+#include "daemon/proxy.h"
 #include "daemon/session.h"
 #include "daemon/tls.h"
 #include "directory/directory.h"
@@ -28,6 +29,8 @@
 #include "sasl/kpop.h"
 
 #define BOTH (POP_AUTHORIZATION | POP_TRANSACTION)
+/* A balancer sends its header at once; waiting long only helps attackers. */
+#define PROXY_HEADER_TIMEOUT_MS 10000
 /* sendauth is a few round trips; a client that stalls longer is gone. */
 #define KPOP_HANDSHAKE_TIMEOUT_MS 30000
 
@@ -144,16 +147,50 @@ session_init(struct session *s, struct server *srv, struct sb_slot *slot,
 	s->state = POP_AUTHORIZATION;
 	s->peer = *peer;
 	getsockname(fd, (struct sockaddr *)&s->local, &len);
-	sockaddr_format((struct sockaddr *)&s->peer, s->peer_addr,
-	    sizeof(s->peer_addr), &s->peer_port);
-	sockaddr_format((struct sockaddr *)&s->local, s->local_addr,
-	    sizeof(s->local_addr), &s->local_port);
 	/* A flushed reply must not wait for Nagle and a delayed ACK. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	RAND_bytes(rnd, sizeof(rnd));
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(s->id + 2 * i, 3, "%02x", rnd[i]);
 	io_init(&s->io, fd, s->cfg->idle_timeout * 1000);
+}
+
+static void session_format_addrs(struct session *s);
+
+static void
+session_format_addrs(struct session *s)
+{
+	sockaddr_format((struct sockaddr *)&s->peer, s->peer_addr,
+	    sizeof(s->peer_addr), &s->peer_port);
+	sockaddr_format((struct sockaddr *)&s->local, s->local_addr,
+	    sizeof(s->local_addr), &s->local_port);
+}
+
+/* Behind a load balancer: the real client comes in a PROXY header, which
+ * only the configured balancers may send. */
+static bool
+session_proxy(struct session *s)
+{
+	struct proxy_addrs pa;
+	char err[128], via[64];
+
+	if (!netblock_list_match(s->cfg->proxy_networks, s->cfg->nproxy_networks,
+	    (struct sockaddr *)&s->peer))
+		return true;
+	snprintf(via, sizeof(via), "%s", s->peer_addr);
+	if (!proxy_read(s->io.fd, PROXY_HEADER_TIMEOUT_MS, &pa, err, sizeof(err))) {
+		log_warn("from load balancer %s: %s", via, err);
+		s->end_reason = "proxy-header";
+		return false;
+	}
+	if (!pa.local) {
+		s->peer = pa.src;
+		s->local = pa.dst;
+		session_format_addrs(s);
+		log_info("client %s port %d via load balancer %s", s->peer_addr,
+		    s->peer_port, via);
+	}
+	return true;
 }
 
 /* Implicit TLS (RFC 8314) before the greeting. */
@@ -306,6 +343,23 @@ session_end(struct session *s, int fd)
 	close(fd);
 }
 
+/* Everything before the greeting: PROXY header, TLS or KPOP handshake. */
+static bool
+session_open(struct session *s)
+{
+	if (!session_proxy(s))
+		return false;
+	scoreboard_set(s->slot, WS_AUTH, s->peer_addr, NULL);
+	switch (s->listener->mode) {
+	case LISTEN_POP3S:
+		return session_start_tls(s);
+	case LISTEN_KPOP:
+		return session_kpop(s);
+	default:
+		return true;
+	}
+}
+
 void
 session_serve(struct server *srv, struct sb_slot *slot,
     const struct listener *l, int fd, const struct sockaddr_storage *peer)
@@ -314,14 +368,12 @@ session_serve(struct server *srv, struct sb_slot *slot,
 	char prefix[40];
 
 	session_init(s, srv, slot, l, fd, peer);
+	session_format_addrs(s);
 	snprintf(prefix, sizeof(prefix), "session %s: ", s->id);
 	log_set_prefix(prefix);
 	log_info("connect from %s port %d on %s", s->peer_addr, s->peer_port,
 	    l->name);
-	scoreboard_set(slot, WS_AUTH, s->peer_addr, NULL);
-	if ((l->mode == LISTEN_POP3S && session_start_tls(s)) ||
-	    (l->mode == LISTEN_KPOP && session_kpop(s)) ||
-	    l->mode == LISTEN_POP3) {
+	if (session_open(s)) {
 		session_sasl_reset(s);
 		reply_ok(s, "%s", s->cfg->greeting);
 		session_loop(s);
