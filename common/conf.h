@@ -59,6 +59,13 @@ struct config {
 	struct netblock *trusted_networks;
 	int ntrusted_networks;
 	bool allow_cleartext_without_tls; /* "no": never change lightly */
+	int throttle_failures;  /* failures per address or user before delays */
+	int throttle_block;     /* failures before refusing for a cool-down */
+	int throttle_window;    /* seconds over which failures count */
+	int throttle_delay;     /* seconds added per failure past the first limit */
+	int throttle_max_delay;
+	int throttle_cooldown;  /* seconds */
+	int throttle_entries;   /* shared table size: bounds its memory */
 	struct netblock *proxy_networks;  /* load balancers sending PROXY headers */
 	int nproxy_networks;
 

@@ -160,6 +160,8 @@ auth_failed(struct session *s, enum resp_code rc)
 	audit_auth(s, s->auth_mech, s->auth_login, NULL, NULL, false,
 	    creds ? "bad-credentials" : "temp-failure");
 	if (creds)
+		gate_failed(s, s->auth_login);
+	if (creds)
 		reply_err(s, RC_AUTH, "Authentication failed");
 	else
 		reply_err(s, rc, "Authentication is temporarily unavailable");
@@ -184,6 +186,11 @@ cmd_pass(struct session *s, char *args)
 		free_secret_str(user);
 		OPENSSL_cleanse(args, strlen(args));
 		return refuse_cleartext(s);
+	}
+	if (!gate_open(s, user)) {
+		free_secret_str(user);
+		OPENSSL_cleanse(args, strlen(args));
+		return CMD_DONE;
 	}
 	st = psasl_checkpass(s->sasl, user, args, &rc);
 	OPENSSL_cleanse(args, strlen(args));
@@ -321,6 +328,8 @@ cmd_auth(struct session *s, char *args)
 	session_auth_attempt(s, mech, NULL);
 	if (strcasecmp(mech, "PLAIN") == 0 && !session_cleartext_ok(s))
 		return refuse_cleartext(s);
+	if (!gate_open(s, NULL))
+		return CMD_DONE;
 	if (ir && !auth_decode(ir, &in, &inlen))
 		return reply_err(s, RC_NONE, "Invalid base64 data"), CMD_BAD;
 	st = psasl_start(s->sasl, mech, in, inlen, ir != NULL, &out, &outlen, &rc);

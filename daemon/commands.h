@@ -83,6 +83,11 @@ const char *session_authid(const struct session *s);
 void session_auth_attempt(struct session *s, const char *mech,
     const char *login);
 
+/* Throttling of credential checks (gate.c). */
+bool gate_open(struct session *s, const char *user);
+void gate_failed(struct session *s, const char *user);
+void gate_passed(struct session *s, const char *user);
+
 /* AUTHORIZATION */
 enum cmd_result cmd_capa(struct session *s, char *args);
 enum cmd_result cmd_stls(struct session *s, char *args);

@@ -123,6 +123,7 @@ session_login(struct session *s, const char *name)
 		session_sasl_reset(s);
 		return CMD_DONE;
 	}
+	gate_passed(s, s->user->name);
 	s->state = POP_TRANSACTION;
 	scoreboard_set(s->slot, WS_TRANS, NULL, s->user->name);
 	log_info("login user=%s mech=%s tls=%s", s->user->name, s->auth_mech,

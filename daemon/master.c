@@ -23,6 +23,7 @@
 #include "daemon/tls.h"
 #include "daemon/worker.h"
 #include "directory/directory.h"
+#include "policy/throttle.h"
 #include "sasl/psasl.h"
 
 static volatile sig_atomic_t got_hup, got_term, got_chld;
@@ -483,6 +484,7 @@ master_run(struct config *cfg, bool foreground)
 		fatal("pipe: %s", strerror(errno));
 	/* Room for a full pool plus the previous generation while it drains. */
 	srv.sb = scoreboard_create(cfg->state_dir, 2 * cfg->max_workers);
+	srv.throttle = throttle_create((unsigned)cfg->throttle_entries);
 	write_pid_file(cfg->pid_file);
 	log_info("started; %d listeners, workers run as uid %ld",
 	    srv.nlisteners, (long)(srv.drop_privileges ? srv.uid : geteuid()));
@@ -494,5 +496,6 @@ master_run(struct config *cfg, bool foreground)
 	tls_ctx_free(srv.tls);
 	directory_close(srv.dir);
 	scoreboard_destroy(srv.sb);
+	throttle_destroy(srv.throttle);
 	return 0;
 }

@@ -20,6 +20,7 @@ struct server {
 	SSL_CTX *tls;                 /* NULL when no listener needs TLS */
 	struct directory *dir;
 	struct scoreboard *sb;
+	struct throttle *throttle;    /* shared by all workers, kept on reload */
 	unsigned generation;          /* bumped by each reload */
 	uid_t uid;                    /* workers run as this */
 	gid_t gid;

@@ -116,6 +116,7 @@ full_config(void)
 	    "tls_ciphers = HIGH:!aNULL\ntls_ciphersuites = TLS_AES_256_GCM_SHA384\n"
 	    "trusted_networks = 10.0.0.0/8, 2001:db8::/32 192.0.2.1\n"
 	    "allow_cleartext_without_tls = yes\ndirectory = ldap\n"
+	    "ldap_uris = ldap://192.0.2.20 ldaps://192.0.2.21\nldap_base = dc=example,dc=org\n"
 	    "users_file = /tmp/users\nstore_root = /srv/mail\n"
 	    "sasl_mechanisms = SCRAM-SHA-256 PLAIN\n"
 	    "krb5_keytab = FILE:%s\nkrb5_service = pop3\n"
@@ -164,12 +165,28 @@ check_full_values(const struct config *c)
 	CHECK(c->ntrusted_networks == 3);
 	CHECK(c->allow_cleartext_without_tls);
 	CHECK_STR(c->directory, "ldap");
+	CHECK_STR(c->ldap_uris, "ldap://192.0.2.20 ldaps://192.0.2.21");
+	CHECK_STR(c->ldap_base, "dc=example,dc=org");
+	CHECK_STR(c->ldap_scope, "sub");
+	CHECK_STR(c->ldap_attr_secret, "authPassword");
 	CHECK_STR(c->users_file, "/tmp/users");
 	CHECK_STR(c->store_root, "/srv/mail");
 	CHECK_STR(c->sasl_mechanisms, "SCRAM-SHA-256 PLAIN");
 	CHECK(c->krb5_keytab != NULL && strncmp(c->krb5_keytab, "FILE:", 5) == 0);
 	CHECK_STR(c->krb5_service, "pop3");
 	CHECK_STR(c->krb5_realms, "EXAMPLE.ORG AD.EXAMPLE.ORG");
+}
+
+/* directory = ldap without its two required keys is refused. */
+static void
+test_ldap_required(void)
+{
+	struct config *c = load("listen = pop3s 127.0.0.1:995\n"
+	    "tls_cert = /dev/null\ntls_key = /dev/null\ndirectory = ldap\n");
+
+	CHECK(c == NULL);
+	CHECK(strstr(err, "ldap_uris and ldap_base") != NULL);
+	config_free(c);
 }
 
 static void
@@ -544,6 +561,7 @@ main(void)
 	setup();
 	test_defaults();
 	test_full();
+	test_ldap_required();
 	test_dump_roundtrip();
 	test_listen_forms();
 	test_listen_errors();
