@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "admin/status_cmd.h"
 #include "admin/user_cmd.h"
 #include "common/conf.h"
 #include "common/log.h"
@@ -32,6 +33,7 @@ static const struct command {
 	int (*run)(const struct admin_ctx *ctx, int argc, char **argv);
 } commands[] = {
 	{ "user", user_cmd },
+	{ "status", NULL },
 };
 
 static void
@@ -46,6 +48,7 @@ usage(FILE *fp)
 	    "  -s STORE_ROOT  base of relative maildrops (default: store_root "
 	    "of the config)\n"
 	    "commands:\n%s"
+	    "  status                        workers and sessions now\n"
 	    "The password is read from the terminal, or one line from stdin.\n",
 	    conf_default_path(), user_cmd_usage);
 }
@@ -193,6 +196,11 @@ main(int argc, char **argv)
 	}
 	if (load_config(&o, &cfg) != 0)
 		return ADMIN_EXIT_ERROR;
+	if (strcmp(cmd->name, "status") == 0) {
+		r = cfg ? status_cmd(cfg, argc - first, argv + first) : ADMIN_EXIT_ERROR;
+		config_free(cfg);
+		return r;
+	}
 	if (ctx_setup(&o, cfg, &ctx) != 0)
 		r = ADMIN_EXIT_ERROR;
 	else

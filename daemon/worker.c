@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -110,6 +111,9 @@ worker_main(struct server *srv, struct sb_slot *slot, int master_notify_fd)
 	if (chdir("/") < 0)
 		log_warn("chdir /: %s", strerror(errno));
 	scoreboard_set_notify_fd(master_notify_fd);
+	/* Keep freed session memory instead of handing it back after every
+	 * session: the next maildrop scan would fault it all in again. */
+	mallopt(M_TRIM_THRESHOLD, 8 << 20);
 	while (!want_exit && served < (unsigned long)srv->cfg->max_sessions_per_worker) {
 		scoreboard_set(slot, WS_IDLE, NULL, NULL);
 		if ((fd = worker_accept(srv, &waitmask, &from, &peer)) < 0)
