@@ -44,9 +44,10 @@ struct maildrop {
  * not open the same maildrop twice (closing either would drop the lock). */
 struct maildrop *maildrop_open(const char *path, enum resp_code *rc,
     char *err, size_t errlen);
-/* Opens message i (0-based) for reading, O_RDONLY|O_CLOEXEC. Size is
- * msgs[i].size: the file's octets plus one CR for every LF not preceded by
- * CR. A CRLF the sender adds after a last line without LF is not counted.
+/* Opens message i (0-based) for reading, O_RDONLY|O_CLOEXEC. Its size is
+ * msgs[i].size: the file's octets, plus one CR for every LF not preceded by
+ * CR, plus the CRLF the sender (msgsend.c) adds after a last line without
+ * LF; an empty file is 0.
  * On failure returns -1 and *rc:
  *   RC_NONE      the message no longer exists (removed behind our back):
  *                answer "-ERR message no longer exists";

@@ -1,0 +1,98 @@
+#ifndef POSTERN_MAILDROP_INDEX_H
+#define POSTERN_MAILDROP_INDEX_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "daemon/maildrop.h"
+
+/* postern.index caches what maildrop_open() would otherwise learn by
+ * reading every message: its CRLF size and its UIDL. Text, one record a
+ * line, in delivery order (see md_key_cmp):
+ *	postern-index 2 <count>
+ *	<base name> TAB <inode> TAB <size> TAB <uidl, empty if the base name>
+ * The base name is the maildir name before ':', so a flag change made by
+ * another mail reader keeps the record. A record is trusted only while cur/
+ * holds a file of that base name with the same inode as readdir reports it,
+ * so a replaced file is read again. The count in the header catches a
+ * truncated file; any fault makes the whole index ignored and rebuilt.
+ * Being sorted like the listing, the index is matched against it in one
+ * sequential pass (no hash table to miss the cache on). */
+
+#define MDX_FILE "postern.index"
+
+struct mdx_entry {
+	const char *base;    /* NUL-terminated, inside the loaded text */
+	size_t baselen;
+	uint64_t stamp;
+	ino_t ino;
+	off_t size;
+	const char *uidl;    /* NULL: the base name */
+	bool used;           /* matched by a file in cur/ */
+};
+
+struct mdx {
+	char *text;          /* the file, fields cut out in place */
+	struct mdx_entry *ents;
+	size_t count;
+	size_t next;         /* entries before it have smaller keys */
+	size_t used;         /* entries matched so far */
+};
+
+/* Loads the index of the maildrop at dir_fd. A missing, unreadable or
+ * corrupt index loads as empty (and is logged); returns 0 then. Returns an
+ * errno only for faults that must fail the session (ESTALE, EIO), with a
+ * reason in err. */
+int mdx_load(struct mdx *x, int dir_fd, const char *path, char *err,
+    size_t errlen);
+/* The unused entry for this name and inode, marked used; or NULL. Calls
+ * must come in md_key_cmp order. */
+struct mdx_entry *mdx_match(struct mdx *x, uint64_t stamp, const char *base,
+    size_t baselen, ino_t ino);
+void mdx_free(struct mdx *x);
+
+/* Replaces the index with the given messages, which are in delivery
+ * order: temp file, fsync, rename, fsync of the directory. Returns 0 or an
+ * errno, with a reason in err. */
+int mdx_write(int dir_fd, const struct message *msgs, size_t n, char *err,
+    size_t errlen);
+
+/* Whether a record for this name can be written on one line. */
+bool mdx_indexable(const char *name);
+
+/* Maildir names, shared by maildrop.c and maildrop_index.c. */
+
+/* Length of the base name: the part before the first ':'. */
+static inline size_t
+md_baselen(const char *name)
+{
+	return strcspn(name, ":");
+}
+
+/* The leading number of a maildir name: its delivery time. */
+uint64_t md_stamp(const char *name);
+
+/* Delivery order: by stamp, then base name. */
+int md_key_cmp(uint64_t sa, const char *a, size_t alen, uint64_t sb,
+    const char *b, size_t blen);
+
+/* Whether s[0..len) can be a UIDL: 1-70 chars of 0x21-0x7E (RFC 1939 §7). */
+bool uidl_valid(const char *s, size_t len);
+
+/* Writes "<what>: <strerror(e)>" to err and returns e. */
+int md_seterr(char *err, size_t errlen, int e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Faults after which nothing read from the store can be trusted this
+ * session (NFS server gone, disk errors): they fail it with [SYS/TEMP]. */
+static inline bool
+md_store_fault(int e)
+{
+	return e == ESTALE || e == EIO || e == ETIMEDOUT;
+}
+
+#endif
