@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +26,24 @@ struct dir_ldap {
 	time_t retry_after;
 };
 
-static char *
-dup_or_null(const char *s)
+/* The string options, copied on open and freed on close: the config they
+ * come from is freed on reload. */
+#define LDAP_OPT(f) offsetof(struct directory_ldap_options, f)
+static const size_t ldap_string_options[] = {
+	LDAP_OPT(uris), LDAP_OPT(ca_file), LDAP_OPT(bind_method),
+	LDAP_OPT(bind_dn), LDAP_OPT(bind_password), LDAP_OPT(base),
+	LDAP_OPT(scope), LDAP_OPT(user_filter), LDAP_OPT(principal_filter),
+	LDAP_OPT(access_filter), LDAP_OPT(attr_login), LDAP_OPT(attr_maildrop),
+	LDAP_OPT(attr_status), LDAP_OPT(status_enabled),
+	LDAP_OPT(attr_login_delay), LDAP_OPT(attr_expire), LDAP_OPT(attr_secret),
+	LDAP_OPT(store_root),
+};
+#define NSTRING_OPTIONS (sizeof(ldap_string_options) / sizeof(ldap_string_options[0]))
+
+static char **
+option_slot(struct directory_ldap_options *o, size_t i)
 {
-	return s ? xstrdup(s) : NULL;
+	return (char **)((char *)o + ldap_string_options[i]);
 }
 
 struct dir_ldap *
@@ -40,25 +55,13 @@ dir_ldap_open(const struct directory_ldap_options *o)
 		return NULL;
 	dl = xcalloc(1, sizeof(*dl));
 	dl->o = *o;
-	/* Own copies: the config that o points into is freed on reload. */
-	dl->o.uris = xstrdup(o->uris);
-	dl->o.ca_file = dup_or_null(o->ca_file);
-	dl->o.bind_method = dup_or_null(o->bind_method);
-	dl->o.bind_dn = dup_or_null(o->bind_dn);
-	dl->o.bind_password = dup_or_null(o->bind_password);
-	dl->o.base = xstrdup(o->base);
-	dl->o.scope = dup_or_null(o->scope);
-	dl->o.user_filter = xstrdup(o->user_filter);
-	dl->o.principal_filter = dup_or_null(o->principal_filter);
-	dl->o.access_filter = dup_or_null(o->access_filter);
-	dl->o.attr_login = xstrdup(o->attr_login ? o->attr_login : "uid");
-	dl->o.attr_maildrop = dup_or_null(o->attr_maildrop);
-	dl->o.attr_status = dup_or_null(o->attr_status);
-	dl->o.status_enabled = dup_or_null(o->status_enabled);
-	dl->o.attr_login_delay = dup_or_null(o->attr_login_delay);
-	dl->o.attr_expire = dup_or_null(o->attr_expire);
-	dl->o.attr_secret = dup_or_null(o->attr_secret);
-	dl->o.store_root = dup_or_null(o->store_root);
+	for (size_t i = 0; i < NSTRING_OPTIONS; i++) {
+		char **slot = option_slot(&dl->o, i);
+
+		*slot = *slot ? xstrdup(*slot) : NULL;
+	}
+	if (dl->o.attr_login == NULL)
+		dl->o.attr_login = xstrdup("uid");
 	return dl;
 }
 
@@ -78,24 +81,8 @@ dir_ldap_close(struct dir_ldap *dl)
 	if (dl == NULL)
 		return;
 	forget_handle(dl);
-	free((char *)dl->o.uris);
-	free((char *)dl->o.ca_file);
-	free((char *)dl->o.bind_method);
-	free((char *)dl->o.bind_dn);
-	free_secret_str((char *)dl->o.bind_password);
-	free((char *)dl->o.base);
-	free((char *)dl->o.scope);
-	free((char *)dl->o.user_filter);
-	free((char *)dl->o.principal_filter);
-	free((char *)dl->o.access_filter);
-	free((char *)dl->o.attr_login);
-	free((char *)dl->o.attr_maildrop);
-	free((char *)dl->o.attr_status);
-	free((char *)dl->o.status_enabled);
-	free((char *)dl->o.attr_login_delay);
-	free((char *)dl->o.attr_expire);
-	free((char *)dl->o.attr_secret);
-	free((char *)dl->o.store_root);
+	for (size_t i = 0; i < NSTRING_OPTIONS; i++)
+		free_secret_str(*option_slot(&dl->o, i));
 	free(dl);
 }
 
