@@ -44,6 +44,9 @@ struct config {
 	char *hostname;         /* greeting, SASL serverFQDN; default gethostname() */
 	char *greeting;         /* text after "+OK " */
 	int idle_timeout;       /* autologout seconds, >= 600 by RFC 1939: 600 */
+	int login_timeout;      /* seconds a client may stay unauthenticated */
+	int handshake_timeout;  /* TLS, KPOP and PROXY handshakes: 30 */
+	int max_sessions_per_ip;/* 0: no limit */
 	int bad_command_limit;  /* session ends after this many: 10 */
 	int login_delay;        /* seconds, advertised LOGIN-DELAY: 0 */
 	int expire_days;        /* advertised EXPIRE: -1 = NEVER */

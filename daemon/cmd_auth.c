@@ -73,7 +73,7 @@ cmd_stls(struct session *s, char *args)
 	 * protected; executing it inside TLS would be a command injection. */
 	if ((junk = io_discard_input(&s->io)) > 0)
 		log_warn("discarded %zu bytes sent in the clear after STLS", junk);
-	s->ssl = tls_accept(s->srv->tls, s->io.fd, s->cfg->idle_timeout * 1000,
+	s->ssl = tls_accept(s->srv->tls, s->io.fd, s->cfg->handshake_timeout * 1000,
 	    err, sizeof(err));
 	if (s->ssl == NULL) {
 		log_info("STLS: %s", err);

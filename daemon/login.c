@@ -125,6 +125,7 @@ session_login(struct session *s, const char *name)
 	}
 	gate_passed(s, s->user->name);
 	s->state = POP_TRANSACTION;
+	s->io.timeout_ms = s->cfg->idle_timeout * 1000;
 	scoreboard_set(s->slot, WS_TRANS, NULL, s->user->name);
 	log_info("login user=%s mech=%s tls=%s", s->user->name, s->auth_mech,
 	    s->ssl ? "yes" : "no");

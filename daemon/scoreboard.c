@@ -113,3 +113,18 @@ scoreboard_set(struct sb_slot *slot, enum worker_state st, const char *client,
 		(void)r;
 	}
 }
+
+int
+scoreboard_count_client(const struct scoreboard *sb, const char *client)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < sb->nslots; i++) {
+		const struct sb_slot *s = &sb->slots[i];
+
+		if (s->pid > 0 && s->state >= WS_HANDSHAKE && s->state <= WS_TRANS &&
+		    strncmp(s->client, client, sizeof(s->client)) == 0)
+			n++;
+	}
+	return n;
+}

@@ -47,5 +47,7 @@ const char *worker_state_name(int state);
 void scoreboard_set(struct sb_slot *slot, enum worker_state st,
     const char *client, const char *user);
 void scoreboard_set_notify_fd(int fd);
+/* Sessions now open from this client address, all workers together. */
+int scoreboard_count_client(const struct scoreboard *sb, const char *client);
 
 #endif

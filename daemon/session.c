@@ -29,10 +29,6 @@
 #include "sasl/kpop.h"
 
 #define BOTH (POP_AUTHORIZATION | POP_TRANSACTION)
-/* A balancer sends its header at once; waiting long only helps attackers. */
-#define PROXY_HEADER_TIMEOUT_MS 10000
-/* sendauth is a few round trips; a client that stalls longer is gone. */
-#define KPOP_HANDSHAKE_TIMEOUT_MS 30000
 
 /* One table for the whole protocol: which state admits which command. */
 static const struct command commands[] = {
@@ -152,7 +148,9 @@ session_init(struct session *s, struct server *srv, struct sb_slot *slot,
 	RAND_bytes(rnd, sizeof(rnd));
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(s->id + 2 * i, 3, "%02x", rnd[i]);
-	io_init(&s->io, fd, s->cfg->idle_timeout * 1000);
+	/* Until login the shorter login_timeout holds, so that idle
+	 * unauthenticated connections cannot pin the pool. */
+	io_init(&s->io, fd, s->cfg->login_timeout * 1000);
 }
 
 static void session_format_addrs(struct session *s);
@@ -178,7 +176,8 @@ session_proxy(struct session *s)
 	    (struct sockaddr *)&s->peer))
 		return true;
 	snprintf(via, sizeof(via), "%s", s->peer_addr);
-	if (!proxy_read(s->io.fd, PROXY_HEADER_TIMEOUT_MS, &pa, err, sizeof(err))) {
+	if (!proxy_read(s->io.fd, s->cfg->handshake_timeout * 1000, &pa, err,
+	    sizeof(err))) {
 		log_warn("from load balancer %s: %s", via, err);
 		s->end_reason = "proxy-header";
 		return false;
@@ -200,7 +199,7 @@ session_start_tls(struct session *s)
 	char err[256];
 
 	scoreboard_set(s->slot, WS_HANDSHAKE, NULL, NULL);
-	s->ssl = tls_accept(s->srv->tls, s->io.fd, s->cfg->idle_timeout * 1000,
+	s->ssl = tls_accept(s->srv->tls, s->io.fd, s->cfg->handshake_timeout * 1000,
 	    err, sizeof(err));
 	scoreboard_set(s->slot, WS_AUTH, NULL, NULL);
 	if (s->ssl == NULL) {
@@ -229,7 +228,7 @@ session_kpop(struct session *s)
 		.service = s->cfg->krb5_service,
 		.realms = s->cfg->krb5_realms,
 		.rcache_dir = s->cfg->state_dir,
-		.timeout_ms = KPOP_HANDSHAKE_TIMEOUT_MS,
+		.timeout_ms = s->cfg->handshake_timeout * 1000,
 	};
 	struct kpop_result r;
 	char err[256] = "";
@@ -296,7 +295,8 @@ session_loop(struct session *s)
 			return;
 		st = io_read_line(&s->io, line, CMDLINE_MAX, &len);
 		if (st == IO_TIMEOUT) {
-			log_info("autologout after %d seconds idle", s->cfg->idle_timeout);
+			log_info("autologout after %d seconds idle",
+			    s->io.timeout_ms / 1000);
 			s->end_reason = "timeout";
 			return;
 		}
@@ -350,6 +350,16 @@ session_open(struct session *s)
 	if (!session_proxy(s))
 		return false;
 	scoreboard_set(s->slot, WS_AUTH, s->peer_addr, NULL);
+	if (s->cfg->max_sessions_per_ip > 0 &&
+	    scoreboard_count_client(s->srv->sb, s->peer_addr) >
+	    s->cfg->max_sessions_per_ip) {
+		log_warn("refused: more than %d sessions from %s",
+		    s->cfg->max_sessions_per_ip, s->peer_addr);
+		reply_err(s, RC_SYS_TEMP, "Too many connections from your address");
+		io_flush(&s->io);
+		s->end_reason = "too-many-sessions";
+		return false;
+	}
 	switch (s->listener->mode) {
 	case LISTEN_POP3S:
 		return session_start_tls(s);
