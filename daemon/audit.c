@@ -364,7 +364,7 @@ rec_end(struct rec *r, const char *event, const char *result,
     const char *reason)
 {
 	rec_printf(r, "] %s %s %s", header_word(event, 32),
-	    header_word(result, 32), header_word(reason, 64));
+	    header_word(result, 32), header_word(reason, 70));
 }
 
 /* A -PLUS mechanism bound the exchange to the TLS channel. */
@@ -385,6 +385,8 @@ params_conn(struct rec *r, const struct session *s)
 	param_num(r, "client_port", (unsigned long long)s->peer_port);
 	param(r, "local", s->local_addr);
 	param_num(r, "local_port", (unsigned long long)s->local_port);
+	if (s->proxy_addr[0])
+		param(r, "via", s->proxy_addr);
 	if (s->ssl != NULL) {
 		param(r, "tls", SSL_get_version(s->ssl));
 		param(r, "tls_cipher", SSL_get_cipher_name(s->ssl));
@@ -461,12 +463,27 @@ audit_message(const struct session *s, const char *action, const char *uidl,
 	audit_send(&r);
 }
 
+/* A pop3s session without TLS cannot have sent QUIT: its handshake
+ * failed, whatever default reason the caller passed. */
+static const char *
+end_reason(const struct session *s, const char *reason)
+{
+	if (reason == NULL || *reason == '\0')
+		reason = "error";
+	if (strcmp(reason, "quit") == 0 && s->ssl == NULL &&
+	    s->listener != NULL && s->listener->mode == LISTEN_POP3S)
+		return "tls-handshake";
+	return reason;
+}
+
 void
 audit_session_end(const struct session *s, const char *reason)
 {
-	const char *result = strcmp(reason, "quit") == 0 ? "ok" : "fail";
+	const char *result;
 	struct rec r;
 
+	reason = end_reason(s, reason);
+	result = strcmp(reason, "quit") == 0 ? "ok" : "fail";
 	audit_use(s->cfg, false);
 	rec_begin(&r, s, audit.fac | LOG_INFO, "logout");
 	param(&r, "result", result);

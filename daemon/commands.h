@@ -45,6 +45,7 @@ struct session {
 	char id[17];
 	struct sockaddr_storage peer, local;
 	char peer_addr[64], local_addr[64];
+	char proxy_addr[64];     /* the load balancer, when behind one */
 	int peer_port, local_port;
 	char *pending_user;      /* from USER, waiting for PASS */
 	char auth_mech[32];      /* of the attempt in progress, for audit */

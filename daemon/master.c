@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "daemon/audit.h"
 #include "daemon/listener.h"
 #include "daemon/master.h"
 #include "daemon/scoreboard.h"
@@ -372,6 +373,7 @@ master_reload(struct server *srv)
 		return;
 	}
 	psasl_set_directory(srv->dir);
+	audit_configure(srv->cfg);
 	srv->generation++;
 	server_release(&old, srv);
 	/* Old workers finish their sessions, then exit; idle ones go now. */
@@ -480,6 +482,7 @@ master_run(struct config *cfg, bool foreground)
 		fatal("%s", err);
 	if (!master_init_sasl(&srv))
 		fatal("cannot initialise Cyrus SASL");
+	audit_configure(srv.cfg);
 	if (pipe2(notify_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
 		fatal("pipe: %s", strerror(errno));
 	/* Room for a full pool plus the previous generation while it drains. */
@@ -497,5 +500,6 @@ master_run(struct config *cfg, bool foreground)
 	directory_close(srv.dir);
 	scoreboard_destroy(srv.sb);
 	throttle_destroy(srv.throttle);
+	config_free(srv.cfg);
 	return 0;
 }

@@ -176,6 +176,7 @@ session_proxy(struct session *s)
 	    (struct sockaddr *)&s->peer))
 		return true;
 	snprintf(via, sizeof(via), "%s", s->peer_addr);
+	snprintf(s->proxy_addr, sizeof(s->proxy_addr), "%s", s->peer_addr);
 	if (!proxy_read(s->io.fd, s->cfg->handshake_timeout * 1000, &pa, err,
 	    sizeof(err))) {
 		log_warn("from load balancer %s: %s", via, err);
@@ -204,6 +205,7 @@ session_start_tls(struct session *s)
 	scoreboard_set(s->slot, WS_AUTH, NULL, NULL);
 	if (s->ssl == NULL) {
 		log_info("%s", err);
+		s->end_reason = "tls-handshake";
 		return false;
 	}
 	io_set_ssl(&s->io, s->ssl);
