@@ -102,6 +102,13 @@ session_login(struct session *s, const char *name)
 		login_fail_cleanup(s, "disabled");
 		return CMD_DONE;
 	}
+	if (s->user->no_access) {
+		log_info("login refused user=%s: the directory's access rule "
+		    "excludes POP", s->user->name);
+		reply_err(s, RC_SYS_PERM, "POP access is not enabled for this account");
+		login_fail_cleanup(s, "no-access");
+		return CMD_DONE;
+	}
 	if (login_open_maildrop(s) != CMD_DONE || s->md == NULL) {
 		login_fail_cleanup(s, s->md_fail_reason);
 		return CMD_DONE;
