@@ -22,10 +22,12 @@ static void
 capa_common(struct session *s)
 {
 	io_puts(&s->io, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
-	if (s->cfg->expire_days < 0)
+	int expire = session_expire_days(s);
+
+	if (expire < 0)
 		io_puts(&s->io, "EXPIRE NEVER\r\n");
 	else
-		io_printf(&s->io, "EXPIRE %d\r\n", s->cfg->expire_days);
+		io_printf(&s->io, "EXPIRE %d\r\n", expire);
 	io_printf(&s->io, "LOGIN-DELAY %d\r\n", s->cfg->login_delay);
 }
 
@@ -386,7 +388,11 @@ cmd_quit(struct session *s, char *args)
 		reply_ok(s, "Bye");
 		return CMD_CLOSE;
 	}
-	/* UPDATE state. */
+	/* UPDATE state. EXPIRE 0: what was retrieved goes as well. */
+	if (session_expire_days(s) == 0)
+		for (size_t i = 0; i < s->md->count; i++)
+			if (s->retrieved_flags[i])
+				maildrop_mark_deleted(s->md, i);
 	r = removals_collect(s->md, &n);
 	failed = maildrop_commit(s->md, &rc);
 	removals_audit_free(s, r, n, failed == 0);

@@ -105,8 +105,10 @@ send_message(struct session *s, size_t i, long body_lines)
 		return CMD_CLOSE;
 	}
 	close(fd);
-	if (body_lines < 0)
+	if (body_lines < 0) {
 		s->retrieved++;
+		s->retrieved_flags[i] = 1;
+	}
 	audit_message(s, body_lines < 0 ? "retr" : "top", s->md->msgs[i].uidl,
 	    s->md->msgs[i].size);
 	return CMD_DONE;

@@ -56,6 +56,7 @@ struct session {
 	char *kpop_user;         /* ... and the login name it maps to */
 	struct user_record *user;
 	struct maildrop *md;
+	unsigned char *retrieved_flags; /* per message: RETR'd (for EXPIRE 0) */
 	int bad_commands;
 	unsigned retrieved, deleted_committed;
 };
@@ -83,6 +84,9 @@ const char *session_authid(const struct session *s);
 /* Records the attempt (mech, login) that the next outcome belongs to. */
 void session_auth_attempt(struct session *s, const char *mech,
     const char *login);
+
+/* EXPIRE in days for this session's user: -1 never. */
+int session_expire_days(const struct session *s);
 
 /* Throttling of credential checks (gate.c). */
 bool gate_open(struct session *s, const char *user);

@@ -36,6 +36,16 @@ login_too_soon(struct session *s, int delay)
 	return soon;
 }
 
+int
+session_expire_days(const struct session *s)
+{
+	if (s->user && s->user->expire_days == USER_EXPIRE_NEVER)
+		return -1;
+	if (s->user && s->user->expire_days >= 0)
+		return s->user->expire_days;
+	return s->cfg->expire_days;
+}
+
 static int
 effective_login_delay(const struct session *s)
 {
@@ -130,6 +140,7 @@ session_login(struct session *s, const char *name)
 		session_sasl_reset(s);
 		return CMD_DONE;
 	}
+	s->retrieved_flags = xcalloc(s->md->count ? s->md->count : 1, 1);
 	gate_passed(s, s->user->name);
 	s->state = POP_TRANSACTION;
 	s->io.timeout_ms = s->cfg->idle_timeout * 1000;

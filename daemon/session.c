@@ -334,6 +334,7 @@ session_end(struct session *s, int fd)
 		    s->deleted_committed, s->io.bytes_in, s->io.bytes_out);
 		maildrop_close(s->md);
 	}
+	free(s->retrieved_flags);
 	user_record_free(s->user);
 	free_secret_str(s->pending_user);
 	free(s->auth_login);
