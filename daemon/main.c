@@ -100,7 +100,10 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	log_open("posternd", LOG_MAIL, foreground || test_only);
+	/* Under systemd stderr goes to the journal, which gets syslog too:
+	 * copying would show every line twice. */
+	log_open("posternd", LOG_MAIL,
+	    test_only || (foreground && getenv("JOURNAL_STREAM") == NULL));
 	if ((cfg = config_load(path, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;

@@ -11,9 +11,12 @@ rpm -qp.
 
 Skipped when the tools are missing, and in the sanitizer run of tests/run
 (SANITIZE=1): the packages do not depend on the build under test, so one
-run is enough.  POSTERN_SKIP_PACKAGING=1 skips them too.
+run is enough.  POSTERN_SKIP_PACKAGING=1 skips them too; POSTERN_DEB=FILE
+tests a .deb built before instead of building one.  Runs that install the
+package take a lock, so two at once on one machine wait for each other.
 """
 
+import fcntl
 import grp
 import os
 import pwd
@@ -21,7 +24,6 @@ import re
 import shutil
 import signal
 import socket
-import ssl
 import stat
 import subprocess
 import tempfile
@@ -80,14 +82,6 @@ def build(script, outdir, log, env_extra):
             script, r.returncode, log, tail(log)))
 
 
-def installed_version():
-    r = run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}${Version}",
-             "postern"])
-    if r.returncode != 0 or not r.stdout.startswith("ii"):
-        return None
-    return r.stdout[3:].strip()
-
-
 def package_known():
     """True if dpkg has any record of postern (installed or config-files)."""
     r = run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}", "postern"])
@@ -122,6 +116,17 @@ def accepts(port):
             return True
         except OSError:
             return False
+
+
+def man_pages():
+    """/usr/share/man/manN/PAGE.N for every page doc/Makefile.am installs."""
+    with open(os.path.join(REPO, "doc", "Makefile.am")) as f:
+        text = f.read().replace("\\\n", " ")
+    m = re.search(r"^dist_man_MANS\s*=(.*)$", text, re.M)
+    pages = m.group(1).split()
+    assert {"posternd.8", "postern.8", "postern.conf.5"} <= set(pages)
+    return {"/usr/share/man/man%s/%s" % (p.rsplit(".", 1)[1], p)
+            for p in pages}
 
 
 def mode_owner(path):
@@ -251,34 +256,60 @@ class Machine:
                 pass
 
 
+def machine_lock(deadline=1200):
+    """Serializes test runs that install the package: two at once would
+    fight over dpkg and take each other's user for one found installed."""
+    lock = open("/tmp/postern-packaging-test.lock", "w")
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            if time.monotonic() > end:
+                lock.close()
+                pytest.fail("another test run kept the package lock for "
+                            "%d s" % deadline)
+            time.sleep(1)
+
+
+def untouched_machine():
+    """Refuses to go on where the purge would remove what is not ours."""
+    if package_known():
+        # Only a killed earlier run of this module leaves postern here.
+        run(["dpkg", "--purge", "postern"], check=True, timeout=300)
+    for path in ("/etc/postern", "/var/log/postern", STATE_DIR,
+                 "/etc/syslog-ng/conf.d/postern.conf"):
+        if os.path.lexists(path):
+            pytest.skip("%s exists without the package: the purge would "
+                        "remove it" % path)
+
+
 @pytest.fixture(scope="module")
 def machine(deb):
     if os.geteuid() != 0:
         pytest.skip("installing the .deb needs root")
     need("dpkg", "adduser")
-    if package_known():
-        # Only a killed earlier run of this module leaves postern here.
-        run(["dpkg", "--purge", "postern"], check=True, timeout=300)
-    m = Machine()
-    try:
-        r = run(m.dpkg_i + [deb], timeout=300)
-        assert r.returncode == 0, "dpkg -i failed (missing Depends? see " \
-            "the packages .ci/run installs)\n%s%s" % (r.stdout, r.stderr)
-        yield m
-    finally:
-        m.restore()
+    with machine_lock():
+        untouched_machine()
+        m = Machine()
+        try:
+            r = run(m.dpkg_i + [deb], timeout=300)
+            assert r.returncode == 0, "dpkg -i failed (missing Depends? " \
+                "see the packages .ci/run installs)\n%s%s" % (r.stdout,
+                                                             r.stderr)
+            yield m
+        finally:
+            m.restore()
 
 
 def test_installed_files(machine):
     files = set(run(["dpkg", "-L", "postern"], check=True).stdout.split())
     expected = {
         "/usr/sbin/posternd", "/usr/sbin/postern",
-        "/usr/share/man/man8/posternd.8.gz",
-        "/usr/share/man/man8/postern.8.gz",
-        "/usr/share/man/man5/postern.conf.5.gz",
         "/etc/postern/postern.conf", "/etc/postern/users",
         "/usr/share/doc/postern/copyright",
-    }
+    } | {page + ".gz" for page in man_pages()}
     if os.path.exists(SYSLOG_SNIPPET):
         expected.add("/etc/syslog-ng/conf.d/postern.conf")
     assert expected <= files, sorted(expected - files)
@@ -342,6 +373,16 @@ def test_systemd_unit(machine):
         assert not problems, r.stderr
 
 
+def test_syslog_ng_accepts_snippet(machine):
+    """The installed snippet leaves syslog-ng's configuration valid."""
+    if not os.path.exists(SYSLOG_SNIPPET):
+        pytest.skip("packaging/syslog-ng/postern.conf not written yet")
+    need("syslog-ng")
+    r = run(["syslog-ng", "--syntax-only",
+             "--cfgfile", "/etc/syslog-ng/syslog-ng.conf"])
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_shipped_config_checks(machine):
     """posternd -t passes on the installed default config (postinst made
     the snakeoil pair if the image lacked it)."""
@@ -366,6 +407,40 @@ def test_shipped_config_trusts_nobody(machine):
     assert sorted(v.split()[0] for v in keys["listen"]) == ["pop3", "pop3s"]
     assert keys["tls_cert"] == [SNAKEOIL[0]]
     assert keys["tls_key"] == [SNAKEOIL[1]]
+
+
+COMMENTED = re.compile(r"^#([a-z][a-z0-9_]*)\s*=\s*(.*)$")
+# Examples naming files that this machine does not have.
+NEEDS_FILES = {"listen", "krb5_keytab", "ldap_ca_file",
+               "ldap_bind_password_file"}
+
+
+def test_shipped_config_comments_are_valid(machine, tmp_path):
+    """Every commented "#key = value" of the shipped config names a key
+    posternd knows and a value it accepts: uncommented all at once, the
+    file still passes posternd -t.  Catches keys renamed in conf.c."""
+    os.chmod(tmp_path, 0o755)
+    _, cert, key = make_pki(str(tmp_path))
+    with open(SHIPPED_CONF) as f:
+        shipped = f.read()
+    lines, seen = [], set()
+    for line in shipped.splitlines():
+        m = COMMENTED.match(line)
+        if m and m.group(1) not in NEEDS_FILES and \
+                not m.group(2).startswith("("):
+            assert m.group(1) not in seen, "#%s shown twice" % m.group(1)
+            seen.add(m.group(1))
+            line = line[1:]
+        lines.append(line)
+    assert len(seen) > 40
+    text = derive_config("\n".join(lines), {"tls_cert": cert,
+                                            "tls_key": key},
+                         [("pop3", free_port())])
+    path = os.path.join(str(tmp_path), "all-keys.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    r = run(["/usr/sbin/posternd", "-t", "-c", path])
+    assert r.returncode == 0, r.stderr
 
 
 # -- the installed daemon serving mail ---------------------------------------
@@ -585,13 +660,25 @@ def test_served_stops_cleanly(served):
 
 # -- upgrade and purge (keep these last: they change the installation) -------
 
+def test_admin_tool_keeps_users_file_private(machine):
+    """postern user add on the installed layout rewrites the users file
+    (temp file, rename) and keeps it root:postern 0640."""
+    r = run(["/usr/sbin/postern", "user", "add", "bob"],
+            input="bob-Pkg-Secret2\n", stdin=None)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open("/etc/postern/users") as f:
+        assert re.search(r"^bob\b", f.read(), re.M)
+    assert mode_owner("/etc/postern/users") == (0o640, "root", "postern")
+
+
 def test_reinstall_keeps_users(machine, deb):
-    with open("/etc/postern/users", "a") as f:
-        f.write("# kept across upgrades\n")
+    with open("/etc/postern/users") as f:
+        before = f.read()
+    assert before, "the previous test added bob"
     r = run(machine.dpkg_i + [deb], timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     with open("/etc/postern/users") as f:
-        assert "# kept across upgrades" in f.read()
+        assert f.read() == before
     assert mode_owner("/etc/postern/users") == (0o640, "root", "postern")
 
 
@@ -608,7 +695,7 @@ def test_purge(machine):
                  "/usr/lib/systemd/system/posternd.service",
                  "/etc/systemd/system/multi-user.target.wants/"
                  "posternd.service",
-                 "/etc/syslog-ng/conf.d/postern.conf"):
+                 "/etc/syslog-ng/conf.d/postern.conf", "/var/log/postern"):
         assert not os.path.lexists(gone), gone + " left after purge"
     # Policy keeps the system user and the users' mail.
     pwd.getpwnam("postern")
@@ -633,18 +720,15 @@ def test_rpm_files(rpm):
     files = set(run(["rpm", "-qlp", rpm], check=True).stdout.split())
     expected = {
         "/usr/sbin/posternd", "/usr/sbin/postern",
-        "/usr/share/man/man8/posternd.8.gz",
-        "/usr/share/man/man8/postern.8.gz",
-        "/usr/share/man/man5/postern.conf.5.gz",
         "/etc/postern/postern.conf", "/etc/postern/users",
         "/usr/lib/systemd/system/posternd.service",
         "/usr/lib/sysusers.d/postern.conf", STATE_DIR,
-    }
+    } | man_pages()
     if os.path.exists(SYSLOG_SNIPPET):
         expected.add("/etc/syslog-ng/conf.d/postern.conf")
-    missing = {f for f in expected
-               if f not in files and f.rstrip(".gz") not in
-               {x.rstrip(".gz") for x in files}}
+    # Fedora's rpm compresses man pages, Debian's does not.
+    plain = {re.sub(r"\.gz$", "", f) for f in files}
+    missing = {f for f in expected if re.sub(r"\.gz$", "", f) not in plain}
     assert not missing, sorted(missing)
     assert MAIL_STORE not in files
 
