@@ -658,6 +658,10 @@ check_listeners(struct parser *p)
 		if (l->mode == LISTEN_KPOP && c->krb5_keytab == NULL)
 			return conf_error(p, "the kpop listener on line %d "
 			    "needs krb5_keytab", l->line);
+		if (l->mode == LISTEN_KPOP && c->krb5_realms == NULL)
+			return conf_error(p, "the kpop listener on line %d "
+			    "needs krb5_realms (principals of other realms are "
+			    "refused)", l->line);
 		if (l->mode != LISTEN_KPOP &&
 		    (c->tls_cert == NULL || c->tls_key == NULL))
 			return conf_error(p, "the %s listener on line %d needs "

@@ -96,6 +96,7 @@ checkpass_check(struct psasl_conn_state *st, const char *user,
     const char *pw)
 {
 	struct user_record *u;
+	enum dir_result r;
 	bool ok = false;
 
 	switch (checkpass_lookup(st, user, &u)) {
@@ -103,8 +104,13 @@ checkpass_check(struct psasl_conn_state *st, const char *user,
 		/* A disabled account is checked like any other: the session
 		 * looks at "enabled" only after the password is proven, so
 		 * that a guesser learns nothing about the account. */
-		ok = user_password_check(u, pw);
+		r = directory_check_password(checkpass_dir, u, pw, &ok);
 		user_record_free(u);
+		if (r == DIR_TEMPFAIL) {
+			if (st != NULL)
+				st->tempfail = true;
+			return -1;
+		}
 		break;
 	case DIR_NOTFOUND:
 		if (checkpass_decoy != NULL)

@@ -278,20 +278,28 @@ kpop_krb_fail(struct kpop_conn *c, struct kpop_krb *k, const char *what,
 	return false;
 }
 
+static const char *
+kpop_service(const struct kpop_options *o)
+{
+	return o->service != NULL ? o->service : "pop";
+}
+
 /* "service/" with an empty host and realm and the host-based name type:
  * krb5_rd_req() then accepts a ticket for service/<any host> from the
- * keytab and refuses every other service (a host/ ticket is
- * "Wrong principal in request") before trying any key. */
+ * keytab and refuses every other service, even one whose key the keytab
+ * holds (a host/ ticket is "not for us"). */
 static krb5_error_code
 kpop_krb_init(struct kpop_krb *k, const struct kpop_options *o)
 {
 	krb5_error_code ret;
 
 	if ((ret = krb5_build_principal(k->ctx, &k->server, 0, "",
-	    o->service, "", (char *)NULL)) != 0)
+	    kpop_service(o), "", (char *)NULL)) != 0)
 		return ret;
 	k->server->type = KRB5_NT_SRV_HST;
-	if ((ret = krb5_kt_resolve(k->ctx, o->keytab, &k->kt)) != 0)
+	ret = o->keytab != NULL ? krb5_kt_resolve(k->ctx, o->keytab, &k->kt) :
+	    krb5_kt_default(k->ctx, &k->kt);
+	if (ret != 0)
 		return ret;
 	return krb5_auth_con_init(k->ctx, &k->ac);
 }
@@ -352,7 +360,7 @@ kpop_rd_req(struct kpop_krb *k, const struct kpop_options *o,
 	in.length = (unsigned int)len;
 	ret = krb5_rd_req(k->ctx, &k->ac, &in, k->server, k->kt,
 	    &k->ap_opts, &k->ticket);
-	if (ret == 0 && !kpop_server_ok(k, o->service))
+	if (ret == 0 && !kpop_server_ok(k, kpop_service(o)))
 		ret = KRB5KRB_AP_WRONG_PRINC;
 	return ret;
 }

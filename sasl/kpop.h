@@ -22,7 +22,21 @@ struct kpop_result {
 
 /* Runs the server side on fd. On failure the client has been sent a
  * KRB-ERROR or a sendauth status when the protocol allows, and err holds a
- * reason for the log and audit. */
+ * reason for the log and audit.
+ *
+ * - Reads exactly the handshake's bytes from fd (never more), so call it
+ *   before anything buffers input from the socket; fd may be blocking or
+ *   not, its flags are left alone.
+ * - Every message is capped at 64 KiB; timeout_ms (<= 0: 30 s) bounds the
+ *   whole exchange, not each read.
+ * - Accepts tickets for service/<any host> found in the keytab (NULL: the
+ *   library default keytab), nothing else; service NULL means "pop".
+ * - The client principal must map through principal_to_user() (realm in
+ *   realms, no instance), else a KRB-ERROR is sent and false returned.
+ * - The replay cache is libkrb5's default one; rcache_dir, if not NULL, is
+ *   put in KRB5RCACHEDIR (setenv: single-threaded callers only) and must be
+ *   writable by the calling (worker) user.
+ * - Creates and frees its own krb5 context: nothing is kept between calls. */
 bool kpop_handshake(int fd, const struct kpop_options *o,
     struct kpop_result *out, char *err, size_t errlen);
 

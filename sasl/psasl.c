@@ -58,6 +58,7 @@ struct psasl {
 	char *offered;                  /* psasl_mechlist() */
 	char mech[SASL_MECHNAMEMAX + 1];/* of the exchange under way */
 	bool active;                    /* an exchange waits for psasl_step */
+	bool want_p;                    /* -PLUS: client-first must bind */
 	bool done;                      /* authenticated */
 	char *username;
 	char *authid;
@@ -132,10 +133,9 @@ psasl_mechs_clean(void)
 			;
 		if (!psasl_mech_valid(m) || psasl_is_plus(m) || j < k ||
 		    (strcmp(m, "GSSAPI") == 0 && psasl_opt.keytab == NULL)) {
-			log_warn("sasl: mechanism \"%s\" not offered%s", m,
-			    psasl_is_plus(m) ? ": -PLUS follows its base "
-			    "mechanism" : strcmp(m, "GSSAPI") == 0 ?
-			    ": no keytab configured" : "");
+			/* -PLUS variants follow their base mechanism;
+			 * GSSAPI needs a keytab. */
+			log_warn("sasl: mechanism \"%s\" ignored", m);
 			free(m);
 			continue;
 		}
@@ -248,17 +248,20 @@ psasl_getconfpath(void *context, char **path)
 static void
 psasl_log_emit(int level, const char *msg)
 {
+	/* Some plugins end their messages with a newline. */
+	int n = (int)strcspn(msg, "\r\n");
+
 	switch (level) {
 	case SASL_LOG_ERR:
-		log_warn("sasl: %s", msg);
+		log_warn("sasl: %.*s", n, msg);
 		break;
 	case SASL_LOG_WARN:
-		log_info("sasl: %s", msg);
+		log_info("sasl: %.*s", n, msg);
 		break;
 	case SASL_LOG_FAIL:
 	case SASL_LOG_NOTE:
 	case SASL_LOG_DEBUG:
-		log_debug("sasl: %s", msg);
+		log_debug("sasl: %.*s", n, msg);
 		break;
 	default:
 		break;
@@ -275,7 +278,8 @@ psasl_log_cb(void *context, int level, const char *msg)
 	/* Remember the last failure: libsasl2's result codes alone don't
 	 * say why GSSAPI or the directory failed. */
 	if (s != NULL && level <= SASL_LOG_FAIL)
-		snprintf(s->detail, sizeof(s->detail), "%s", msg);
+		snprintf(s->detail, sizeof(s->detail), "%.*s",
+		    (int)strcspn(msg, "\r\n"), msg);
 	psasl_log_emit(level, msg);
 	return SASL_OK;
 }
@@ -321,6 +325,21 @@ psasl_realm_listed(const char *realm, size_t len)
 	return false;
 }
 
+/* GSSAPI: "alice/admin@REALM" is another identity than alice and must
+ * never map to her (the rule of principal_to_user, shared with KPOP). */
+static bool
+psasl_is_instance(sasl_conn_t *conn, const char *in, size_t n)
+{
+	const char *mech = NULL;
+	const char *at = memchr(in, '@', n);
+	size_t name = at ? (size_t)(at - in) : n;
+
+	if (sasl_getprop(conn, SASL_MECHNAME, (const void **)&mech) != SASL_OK ||
+	    mech == NULL || strcasecmp(mech, "GSSAPI") != 0)
+		return false;
+	return memchr(in, '/', name) != NULL || memchr(in, '\\', name) != NULL;
+}
+
 /* Runs before the INTERNAL canonicalizer on every authentication and
  * authorization identity: trims blanks, refuses empty names and control
  * characters, and maps "name@REALM" to "name" for a configured realm (a
@@ -346,6 +365,10 @@ psasl_canon_user(sasl_conn_t *conn, void *context, const char *in,
 	if (i < n) {
 		sasl_seterror(conn, 0, "control character in user name");
 		return SASL_BADPROT;
+	}
+	if (psasl_is_instance(conn, in, n)) {
+		sasl_seterror(conn, 0, "principal with an instance");
+		return SASL_BADAUTH;
 	}
 	if ((at = memrchr(in, '@', n)) != NULL &&
 	    psasl_realm_listed(at + 1, n - (size_t)(at + 1 - in)))
@@ -488,7 +511,8 @@ psasl_gss_log(const char *what, OM_uint32 major, OM_uint32 minor)
 	    &ctx, &mn);
 	log_warn("sasl: %s for service %s, keytab %s: %.*s: %.*s", what,
 	    psasl_opt.service, psasl_opt.keytab, (int)mj.length,
-	    (const char *)mj.value, (int)mn.length, (const char *)mn.value);
+	    mj.value != NULL ? (const char *)mj.value : "", (int)mn.length,
+	    mn.value != NULL ? (const char *)mn.value : "");
 	gss_release_buffer(&min2, &mj);
 	gss_release_buffer(&min2, &mn);
 }
@@ -523,9 +547,8 @@ psasl_gss_acquire(void)
 		psasl_gss_log("gss_import_name", major, minor);
 		return false;
 	}
-	major = gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE,
-	    &krb5, GSS_C_ACCEPT, &store, &psasl_gss_cred, NULL,
-	    NULL);
+	major = gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE, &krb5,
+	    GSS_C_ACCEPT, &store, &psasl_gss_cred, NULL, NULL);
 	gss_release_name(&min2, &name);
 	if (GSS_ERROR(major)) {
 		psasl_gss_log("cannot acquire GSSAPI acceptor credentials",
@@ -551,6 +574,26 @@ psasl_gss_attach(struct psasl *s)
 		snprintf(s->detail, sizeof(s->detail), "SASL_GSS_CREDS: %s",
 		    sasl_errstring(r, NULL, NULL));
 		log_warn("sasl: %s", s->detail);
+		return false;
+	}
+	return true;
+}
+
+/* GSSAPI's checks before libsasl2 sees the first token. */
+static bool
+psasl_gss_ready(struct psasl *s, bool has_initial, size_t inlen,
+    enum resp_code *rc)
+{
+	/* The first GSSAPI token is never empty: "=" is a client error,
+	 * and libsasl2 would answer it with a token. */
+	if (has_initial && inlen == 0) {
+		*rc = RC_AUTH;
+		snprintf(s->detail, sizeof(s->detail),
+		    "empty GSSAPI initial response");
+		return false;
+	}
+	if (!psasl_gss_attach(s)) {
+		*rc = RC_SYS_TEMP;
 		return false;
 	}
 	return true;
@@ -630,31 +673,22 @@ psasl_conn_open(struct psasl *s, const struct psasl_conn_options *o)
 /* Copies the binding: libsasl2 keeps only the pointer. Non-critical, so
  * clients without binding data (mpop, Cyrus' own for non-PLUS) still get
  * in, while a "y" flag is caught as a downgrade. */
-static bool
+static void
 psasl_conn_cbind(struct psasl *s, const struct psasl_cbind *cb)
 {
-	int r;
-
 	if (cb == NULL || cb->name == NULL || cb->len == 0)
-		return true;
+		return;
 	if (cb->len > sizeof(s->cbind_data) ||
 	    strlen(cb->name) >= sizeof(s->cbind_name)) {
 		log_warn("sasl: channel binding %s too long, not used",
 		    cb->name);
-		return true;
+		return;
 	}
 	snprintf(s->cbind_name, sizeof(s->cbind_name), "%s", cb->name);
 	memcpy(s->cbind_data, cb->data, cb->len);
 	s->cbind = (sasl_channel_binding_t){ s->cbind_name, 0, cb->len,
 	    s->cbind_data };
-	if ((r = sasl_setprop(s->conn, SASL_CHANNEL_BINDING, &s->cbind)) !=
-	    SASL_OK) {
-		log_err("sasl: SASL_CHANNEL_BINDING: %s",
-		    sasl_errstring(r, NULL, NULL));
-		return false;
-	}
 	s->has_cbind = true;
-	return true;
 }
 
 static bool
@@ -681,42 +715,7 @@ psasl_conn_props(struct psasl *s, const struct psasl_conn_options *o)
 		    sasl_errstring(r, NULL, NULL));
 		return false;
 	}
-	return psasl_conn_cbind(s, o->cbind);
-}
-
-struct psasl *
-psasl_new(const struct psasl_conn_options *o)
-{
-	struct psasl *s;
-
-	if (!psasl_opt.inited) {
-		log_err("sasl: psasl_new before psasl_global_init");
-		return NULL;
-	}
-	s = xcalloc(1, sizeof(*s));
-	s->cleartext_ok = o->cleartext_ok;
-	s->mech_list = psasl_mechs_join(psasl_policy_allows, s);
-	psasl_conn_callbacks(s);
-	if (!psasl_conn_open(s, o) || !psasl_conn_props(s, o)) {
-		psasl_free(s);
-		return NULL;
-	}
-	return s;
-}
-
-void
-psasl_free(struct psasl *s)
-{
-	if (s == NULL)
-		return;
-	if (s->conn != NULL)
-		sasl_dispose(&s->conn);
-	free(s->mech_list);
-	free(s->offered);
-	free(s->username);
-	free(s->authid);
-	explicit_bzero(s, sizeof(*s));
-	free(s);
+	return true;
 }
 
 /* The mechanism list */
@@ -762,26 +761,75 @@ psasl_offer_build(struct psasl *s)
 			    sasl_errstring(r, NULL, NULL));
 		avail = "";
 	}
-	/* Every word we keep is one of avail's: its length bounds ours. */
-	out = xcalloc(1, strlen(avail) + 1);
+	/* Each word kept is one of avail's, at most doubled by -PLUS. */
+	out = xcalloc(1, 2 * strlen(avail) + 6 * PSASL_MAXMECHS + 1);
 	for (i = 0; (m = psasl_opt.mechs[i]) != NULL; i++) {
 		if (!psasl_policy_allows(s, m) || !psasl_word_in(avail, m))
 			continue;
-		snprintf(plus, sizeof(plus), "%s-PLUS", m);
-		if (s->has_cbind && strncmp(m, "SCRAM-", 6) == 0 &&
-		    psasl_word_in(avail, plus))
+		/* Every SCRAM plugin binds (SASL_FEAT_CHANNEL_BINDING). */
+		if (s->has_cbind && strncmp(m, "SCRAM-", 6) == 0) {
+			snprintf(plus, sizeof(plus), "%s-PLUS", m);
 			psasl_append(out, plus);
+		}
 		psasl_append(out, m);
 	}
 	return out;
 }
 
+struct psasl *
+psasl_new(const struct psasl_conn_options *o)
+{
+	struct psasl *s;
+	int r;
+
+	if (!psasl_opt.inited) {
+		log_err("sasl: psasl_new before psasl_global_init");
+		return NULL;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->cleartext_ok = o->cleartext_ok;
+	s->mech_list = psasl_mechs_join(psasl_policy_allows, s);
+	psasl_conn_callbacks(s);
+	if (!psasl_conn_open(s, o) || !psasl_conn_props(s, o)) {
+		psasl_free(s);
+		return NULL;
+	}
+	psasl_conn_cbind(s, o->cbind);
+	/* Listed before the binding is set: with one, libsasl2 2.1.28's
+	 * sasl_listmech() overruns its buffer by a separator whenever
+	 * every mechanism listed has a -PLUS variant (server.c sizes it for
+	 * 2n-2 separators and writes 2n-1). */
+	s->offered = psasl_offer_build(s);
+	if (s->has_cbind &&
+	    (r = sasl_setprop(s->conn, SASL_CHANNEL_BINDING, &s->cbind)) !=
+	    SASL_OK) {
+		log_err("sasl: SASL_CHANNEL_BINDING: %s",
+		    sasl_errstring(r, NULL, NULL));
+		psasl_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+psasl_free(struct psasl *s)
+{
+	if (s == NULL)
+		return;
+	if (s->conn != NULL)
+		sasl_dispose(&s->conn);
+	free(s->mech_list);
+	free(s->offered);
+	free(s->username);
+	free(s->authid);
+	explicit_bzero(s, sizeof(*s));
+	free(s);
+}
+
 const char *
 psasl_mechlist(struct psasl *s)
 {
-	if (s->offered == NULL)
-		s->offered = psasl_offer_build(s);
-	return s->offered;
+	return s != NULL ? s->offered : "";
 }
 
 /* Is mech offered now? If so, its canonical (upper case) name goes to
@@ -819,6 +867,16 @@ psasl_reset(struct psasl *s)
 	s->active = false;
 	s->st.tempfail = false;
 	s->detail[0] = '\0';
+	/* SASL_PLUGERR would otherwise still hold the last attempt's. */
+	sasl_seterror(s->conn, SASL_NOLOG, "%s", "");
+}
+
+/* psasl_new() failed and the session went on: a server problem. */
+static enum psasl_status
+psasl_no_conn(enum resp_code *rc)
+{
+	*rc = RC_SYS_TEMP;
+	return PSASL_FAIL;
 }
 
 static enum psasl_status
@@ -924,6 +982,22 @@ psasl_result(struct psasl *s, int r, bool starting, const char *o,
 	return psasl_failure(s, r, rc);
 }
 
+/* A client that chose X-PLUS must send a "p=" GS2 header (RFC 5802 §6);
+ * libsasl2 would treat "n" or "y" under X-PLUS as if X had been chosen.
+ * Checked on the client's first message. */
+static bool
+psasl_plus_ok(struct psasl *s, const unsigned char *in, size_t inlen)
+{
+	if (!s->want_p)
+		return true;
+	s->want_p = false;
+	if (inlen >= 2 && in[0] == 'p' && in[1] == '=')
+		return true;
+	snprintf(s->detail, sizeof(s->detail),
+	    "%s without a channel binding", s->mech);
+	return false;
+}
+
 /* libsasl2 wants client data NUL-terminated (sasl.h); the session's
  * decoded bytes need not be. */
 static char *
@@ -948,6 +1022,8 @@ psasl_start(struct psasl *s, const char *mech, const unsigned char *in,
 	int r;
 
 	psasl_begin(out, outlen, rc);
+	if (s == NULL)
+		return psasl_no_conn(rc);
 	if (s->done)
 		return psasl_misuse(s, "AUTH after authentication");
 	psasl_reset(s);
@@ -957,19 +1033,13 @@ psasl_start(struct psasl *s, const char *mech, const unsigned char *in,
 		*rc = RC_AUTH;
 		return psasl_misuse(s, "bad initial response");
 	}
-	if (strcmp(s->mech, "GSSAPI") == 0) {
-		/* The first GSSAPI token is never empty: "=" is a client
-		 * error, and libsasl2 would answer it with a token. */
-		if (has_initial && inlen == 0) {
-			*rc = RC_AUTH;
-			snprintf(s->detail, sizeof(s->detail),
-			    "empty GSSAPI initial response");
-			return PSASL_FAIL;
-		}
-		if (!psasl_gss_attach(s)) {
-			*rc = RC_SYS_TEMP;
-			return PSASL_FAIL;
-		}
+	if (strcmp(s->mech, "GSSAPI") == 0 &&
+	    !psasl_gss_ready(s, has_initial, inlen, rc))
+		return PSASL_FAIL;
+	s->want_p = psasl_is_plus(s->mech);
+	if (has_initial && inlen > 0 && !psasl_plus_ok(s, in, inlen)) {
+		*rc = RC_AUTH;
+		return PSASL_FAIL;
 	}
 	if (has_initial)
 		buf = psasl_copy_in(in, inlen);
@@ -990,12 +1060,19 @@ psasl_step(struct psasl *s, const unsigned char *in, size_t inlen,
 	int r;
 
 	psasl_begin(out, outlen, rc);
+	if (s == NULL)
+		return psasl_no_conn(rc);
 	if (!s->active)
 		return psasl_misuse(s, "SASL step without an exchange");
 	if (inlen >= UINT_MAX) {
 		s->active = false;
 		*rc = RC_AUTH;
 		return psasl_misuse(s, "SASL response too long");
+	}
+	if (!psasl_plus_ok(s, in, inlen)) {
+		s->active = false;
+		*rc = RC_AUTH;
+		return PSASL_FAIL;
 	}
 	buf = psasl_copy_in(in, inlen);
 	r = sasl_server_step(s->conn, buf, (unsigned)inlen, &o, &olen);
@@ -1006,6 +1083,8 @@ psasl_step(struct psasl *s, const unsigned char *in, size_t inlen,
 void
 psasl_cancel(struct psasl *s)
 {
+	if (s == NULL)
+		return;
 	if (s->active)
 		snprintf(s->detail, sizeof(s->detail), "cancelled by client");
 	s->active = false;
@@ -1019,6 +1098,8 @@ psasl_checkpass(struct psasl *s, const char *user, const char *pass,
 	int r;
 
 	psasl_begin(NULL, NULL, rc);
+	if (s == NULL)
+		return psasl_no_conn(rc);
 	if (s->done)
 		return psasl_misuse(s, "PASS after authentication");
 	psasl_reset(s);
@@ -1045,23 +1126,23 @@ psasl_checkpass(struct psasl *s, const char *user, const char *pass,
 const char *
 psasl_username(struct psasl *s)
 {
-	return s->done ? s->username : NULL;
+	return s != NULL && s->done ? s->username : NULL;
 }
 
 const char *
 psasl_authid(struct psasl *s)
 {
-	return s->done ? s->authid : NULL;
+	return s != NULL && s->done ? s->authid : NULL;
 }
 
 const char *
 psasl_mechname(struct psasl *s)
 {
-	return s->done ? s->mech : NULL;
+	return s != NULL && s->done ? s->mech : NULL;
 }
 
 const char *
 psasl_errdetail(struct psasl *s)
 {
-	return s->detail;
+	return s != NULL ? s->detail : "";
 }

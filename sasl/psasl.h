@@ -54,7 +54,8 @@ void psasl_set_directory(struct directory *dir);
 
 /* One per connection and TLS state: after STLS free it and make a new one
  * (the external SSF, the channel binding and the policy change). NULL
- * (logged) if libsasl2 refuses: answer AUTH and USER/PASS with [SYS/TEMP]. */
+ * (logged) if libsasl2 refuses; every function below accepts that NULL
+ * (no mechanisms, PSASL_FAIL with RC_SYS_TEMP). */
 struct psasl *psasl_new(const struct psasl_conn_options *o);
 void psasl_free(struct psasl *s);
 

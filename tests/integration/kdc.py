@@ -89,6 +89,9 @@ class Kdc:
         # that expired a few seconds ago as expired (the default skew of
         # 300 s would still accept it).
         self.strict_conf = os.path.join(self.dir, "krb5-strict.conf")
+        # What a production daemon may well have: a krb5.conf whose
+        # default realm is another one.  krb5_realms alone must do.
+        self.foreign_conf = os.path.join(self.dir, "krb5-foreign.conf")
         self.kdc_conf = os.path.join(self.dir, "kdc.conf")
         self.rcache_dir = os.path.join(self.dir, "rcache")
         os.makedirs(self.rcache_dir)
@@ -108,6 +111,9 @@ class Kdc:
                 f.write(KRB5_CONF.format(skew=skew, **fields))
         with open(self.kdc_conf, "w") as f:
             f.write(KDC_CONF.format(**fields))
+        with open(self.foreign_conf, "w") as f:
+            f.write("[libdefaults]\n    default_realm = ELSEWHERE.TEST\n"
+                    "    dns_lookup_kdc = false\n")
         open(os.path.join(self.dir, "kadm5.acl"), "w").close()
 
     def admin_env(self):
@@ -162,7 +168,7 @@ class Kdc:
         end = time.monotonic() + KDC_DEADLINE
         probe = self.path("probe.ccache")
         while True:
-            r = self.kinit("bob", probe, check=False)
+            r = self._kinit("bob", probe)
             if r.returncode == 0:
                 break
             if self.proc.poll() is not None or time.monotonic() > end:
@@ -170,6 +176,14 @@ class Kdc:
                 pytest.fail("krb5kdc did not come up: %s\n%s" % (
                     r.stderr.decode(errors="replace"), self.log_tail()))
             time.sleep(0.1)
+
+    def ensure_running(self):
+        """Restarts krb5kdc (same port, same database) if something outside
+        the tests killed it; the KDC is scenery here, not under test."""
+        if self.proc is not None and self.proc.poll() is not None:
+            print("kdc.py: krb5kdc exited with %s; restarting"
+                  % self.proc.returncode)
+            self._start()
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -219,16 +233,18 @@ class Kdc:
         """kinit name into ccache (default: a fresh one); returns the
         ccache path, or the run result with check=False."""
         ccache = ccache or self.new_ccache()
-        argv = ["kinit"]
-        if lifetime:
-            argv += ["-l", lifetime]
-        r = run(argv + [name], env=self.client_env(ccache),
-                input=(PASSWORDS[name] + "\n").encode())
+        self.ensure_running()
+        r = self._kinit(name, ccache, lifetime)
         if not check:
             return r
         assert r.returncode == 0, "kinit %s: %s\n%s" % (
             name, r.stderr.decode(errors="replace"), self.log_tail())
         return ccache
+
+    def _kinit(self, name, ccache, lifetime=None):
+        argv = ["kinit"] + (["-l", lifetime] if lifetime else []) + [name]
+        return run(argv, env=self.client_env(ccache),
+                   input=(PASSWORDS[name] + "\n").encode())
 
     def kvno(self, service, ccache):
         """Fetches a service ticket into ccache, like a client would."""
@@ -237,12 +253,16 @@ class Kdc:
         return r
 
     @contextlib.contextmanager
-    def daemon_environ(self, strict=False):
+    def daemon_environ(self, conf=None):
         """os.environ as a daemon started inside the block sees it:
-        this realm's krb5.conf and a replay cache under the temp dir."""
+        a krb5.conf (this realm's; "strict": with a 1 s clock skew;
+        "foreign": another default realm) and a replay cache under the
+        temp dir."""
         saved = {k: os.environ.get(k) for k in
                  ("KRB5_CONFIG", "KRB5RCACHEDIR", "KRB5_KTNAME")}
-        os.environ["KRB5_CONFIG"] = self.strict_conf if strict else self.conf
+        os.environ["KRB5_CONFIG"] = {None: self.conf,
+                                     "strict": self.strict_conf,
+                                     "foreign": self.foreign_conf}[conf]
         os.environ["KRB5RCACHEDIR"] = self.rcache_dir
         os.environ.pop("KRB5_KTNAME", None)
         try:
@@ -293,18 +313,19 @@ def krb_settings(kdc, keytab=None, **extra):
 
 @pytest.fixture
 def krb_daemon(env, users, kdc, request):
-    """Factory: krb_daemon(listeners=None, keytab=None, strict=False,
-    **settings) -> a started Daemon configured for the realm, stopped (and
-    checked for sanitizer reports) at teardown."""
+    """Factory: krb_daemon(listeners=None, keytab=None, conf=None,
+    **settings) -> a started Daemon configured for the realm (conf: see
+    Kdc.daemon_environ), stopped (and checked for sanitizer reports) at
+    teardown."""
     made = []
 
-    def make(listeners=None, keytab=None, strict=False, **settings):
+    def make(listeners=None, keytab=None, conf=None, **settings):
         name = "krb-%s-%d" % (request.node.name, len(made))
         name = "".join(c if c.isalnum() or c in "_.-" else "_" for c in name)
         d = Daemon(env, name, listeners=listeners,
                    **krb_settings(kdc, keytab, **settings))
         made.append(d)
-        with kdc.daemon_environ(strict=strict):
+        with kdc.daemon_environ(conf):
             d.start()
         return d
 

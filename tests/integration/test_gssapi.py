@@ -49,8 +49,8 @@ def krb_user(kdc, mailbox):
     return make
 
 
-def client_env(env, kdc, ccache, strict=False):
-    return kdc.client_env(ccache, base=env.client_env(), strict=strict)
+def client_env(env, kdc, ccache):
+    return kdc.client_env(ccache, base=env.client_env())
 
 
 # -- mpop -------------------------------------------------------------------
@@ -84,6 +84,29 @@ def test_mpop_gssapi_stls(gss, env, kdc, tmp_path):
     assert "GSSAPI" in gss.log_text()
 
 
+def test_gssapi_with_another_default_realm(krb_daemon, env, kdc, tmp_path):
+    """The daemon's krb5.conf names another default realm (and no KDC):
+    accepting needs only the keytab, and krb5_realms maps the principal."""
+    d = krb_daemon(conf="foreign")
+    work = str(tmp_path)
+    ok(mpop(env, kdc, kdc.kinit("alice"), d.port("pop3s"), "alice", work,
+            "--tls-starttls=off", "--keep=on"))
+    assert mbox_ids(work) == sorted(message_id(m) for m in MSGS)
+    assert "login user=alice mech=GSSAPI" in d.log_text()
+
+
+def test_gssapi_realm_not_listed_is_refused(krb_daemon, env, kdc, tmp_path):
+    """Without POSTERN.TEST in krb5_realms, alice@POSTERN.TEST is not
+    alice."""
+    d = krb_daemon(conf="foreign", krb5_realms="ELSEWHERE.TEST")
+    work = str(tmp_path)
+    r = mpop(env, kdc, kdc.kinit("alice"), d.port("pop3s"), "alice", work,
+             "--tls-starttls=off", "--keep=on")
+    assert r.returncode != 0, text(r)
+    assert mbox_ids(work) == []
+    assert not re.search(r"login user=\S+ mech=", d.log_text())
+
+
 def test_mpop_gssapi_implicit_tls_and_delete(gss, env, kdc, krb_user,
                                               tmp_path):
     user, cc = krb_user()
@@ -94,9 +117,11 @@ def test_mpop_gssapi_implicit_tls_and_delete(gss, env, kdc, krb_user,
     assert env.stored_messages(user) == []
 
 
-def test_mpop_gssapi_without_ticket_fails(gss, env, kdc, tmp_path):
-    """An empty ccache: the client cannot start GSSAPI, the server
-    refuses the (cancelled or empty) exchange, and no mail moves."""
+def test_gssapi_without_ticket_fails(gss, env, kdc, ctx, tmp_path):
+    """An empty ccache: the clients fail before sending a token (mpop
+    never starts AUTH; curl gets the "+ " and drops the connection), no
+    one is logged in and the daemon goes on serving.  The server's own
+    answer to an abandoned exchange is test_gssapi_cancel's -ERR."""
     work = str(tmp_path)
     cc = kdc.kinit("alice")
     r = run(["kdestroy"], env=client_env(env, kdc, cc))
@@ -104,6 +129,14 @@ def test_mpop_gssapi_without_ticket_fails(gss, env, kdc, tmp_path):
     r = mpop(env, kdc, cc, gss.port("pop3"), "alice", work, "--keep=on")
     assert r.returncode != 0, text(r)
     assert mbox_ids(work) == []
+    r = curl(env, kdc, cc, "-v", "--login-options", "AUTH=GSSAPI",
+             "-u", "alice@%s:" % REALM,
+             "pop3s://localhost:%d/" % gss.port("pop3s"))
+    assert r.returncode != 0
+    assert "> AUTH GSSAPI" in text(r)
+    assert not re.search(r"login user=\S+ mech=", gss.log_text())
+    with Pop3("127.0.0.1", gss.port("pop3s"), tls=ctx) as c:
+        assert "GSSAPI" in c.capa()["SASL"]
 
 
 def test_mpop_gssapi_expired_ticket_fails(gss, env, kdc, tmp_path):

@@ -129,13 +129,13 @@ def tools(tmp_path_factory):
     return {"client": client, "harness": harness}
 
 
-def sendauth(tools, kdc, ccache, sock, service="pop", strict=False):
+def sendauth(tools, kdc, ccache, sock, service="pop"):
     """krb5_sendauth on sock; returns the client's one-line verdict."""
     fd = sock.fileno()
     timeout = sock.gettimeout()
     sock.settimeout(None)       # libkrb5 wants a blocking socket
     r = run([tools["client"], "sendauth", str(fd), service, "localhost"],
-            pass_fds=[fd], env=kdc.client_env(ccache, strict=strict),
+            pass_fds=[fd], env=kdc.client_env(ccache),
             timeout=60)
     sock.settimeout(timeout)
     assert not SANITIZER_RE.search(r.stderr.decode(errors="replace")), \
@@ -458,6 +458,23 @@ def test_kpop_login_and_stat(tools, kdc, kpop_daemon):
         d.log_tail(20)
 
 
+def test_kpop_with_another_default_realm(tools, kdc, kpop_daemon):
+    """Only the keytab and krb5_realms matter, not the daemon's default
+    realm."""
+    d = kpop_daemon(conf="foreign")
+    verdict, c = kpop_session(tools, kdc, kdc.kinit("alice"), d.kpop_port)
+    assert verdict == "ok"
+    with c:
+        c.ok("USER alice")
+        c.ok("PASS krb_ticket")
+
+
+def test_kpop_realm_not_listed_is_refused(tools, kdc, kpop_daemon):
+    d = kpop_daemon(krb5_realms="ELSEWHERE.TEST")
+    verdict, c = kpop_session(tools, kdc, kdc.kinit("alice"), d.kpop_port)
+    assert c is None and "not allowed" in verdict, verdict
+
+
 def test_kpop_capa_and_auth_refused(tools, kdc, kpop_daemon):
     d = kpop_daemon()
     verdict, c = kpop_session(tools, kdc, kdc.kinit("alice"), d.kpop_port)
@@ -547,9 +564,12 @@ def test_kpop_garbage_is_dropped_and_daemon_serves(tools, kdc, kpop_daemon,
 
 
 def test_kpop_silent_client_does_not_block_others(tools, kdc, kpop_daemon):
-    d = kpop_daemon()
+    """Clients that connect and say nothing hold no one up, and are
+    dropped at handshake_timeout."""
+    d = kpop_daemon(handshake_timeout="2")
     silent = [socket.create_connection(("127.0.0.1", d.kpop_port), 15)
               for _ in range(3)]
+    start = time.monotonic()
     try:
         verdict, c = kpop_session(tools, kdc, kdc.kinit("alice"),
                                   d.kpop_port)
@@ -558,9 +578,32 @@ def test_kpop_silent_client_does_not_block_others(tools, kdc, kpop_daemon):
             c.ok("USER alice")
             c.ok("PASS krb_ticket")
             c.ok("QUIT")
+        for s in silent:
+            assert closed_within(s, 10)
+        took = time.monotonic() - start
+        assert 1.5 < took < 8, took
     finally:
         for s in silent:
             s.close()
+    assert d.log_text().count("KPOP handshake failed: handshake timed out") \
+        >= 3, d.log_tail(20)
+
+
+def test_kpop_slow_drip_hits_the_deadline(kpop_daemon):
+    """One byte now and then does not reset the deadline."""
+    d = kpop_daemon(handshake_timeout="2")
+    data = msg(SENDAUTH) + msg(APPL)
+    with socket.create_connection(("127.0.0.1", d.kpop_port), 15) as s:
+        start = time.monotonic()
+        for b in data:
+            try:
+                s.sendall(bytes([b]))
+            except OSError:
+                break
+            if closed_within(s, 0.3):
+                break
+        took = time.monotonic() - start
+    assert took < 5, took
 
 
 def test_sendauth_to_a_pop3_port_fails_cleanly(tools, kdc, krb_daemon):
@@ -612,7 +655,7 @@ def fetchmail_kpop(env, kdc, ccache, work, user, tls):
            else "sslproto ''")
     rc = os.path.join(work, "fetchmailrc")
     with open(rc, "w") as f:
-        f.write("poll localhost protocol kpop\n"
+        f.write("poll localhost protocol kpop auth kerberos_v5\n"
                 "  user %s is root here\n"
                 "  %s\n"
                 "  mda \"/bin/sh %s\"\n" % (user, ssl, mda))
@@ -646,7 +689,7 @@ def test_fetchmail_kpop_fetches_and_deletes(kpop_1109, env, kdc, mailbox,
     out = (r.stdout + r.stderr).decode(errors="replace")
     assert r.returncode == 0, out[-4000:] + kpop_1109.log_tail(30)
     assert "PASS krb_ticket" in out or "PASS *" in out, out[-3000:]
-    assert ("STLS" in out) == tls, out[-3000:]
+    assert ("POP3> STLS" in out) == tls, out[-3000:]
     data = out_of(work)
     assert data.count(b"END-OF-MESSAGE") == len(MSGS)
     for m in MSGS:

@@ -257,7 +257,8 @@ test_listen_forms(void)
 	    "listen =   kpop\t[::ffff:192.0.2.1]:1109   \n"
 	    "listen = \"pop3 127.0.0.1:1110\"\n"
 	    "listen = pop3s *:65535\n"
-	    "krb5_keytab = /nonexistent-is-fine-for-memory\n");
+	    "krb5_keytab = /nonexistent-is-fine-for-memory\n"
+	    "krb5_realms = EXAMPLE.ORG\n");
 
 	CHECK(c == NULL);	/* the keytab is not readable */
 	CHECK(strstr(err, ":6: cannot read krb5_keytab") != NULL);
@@ -267,7 +268,7 @@ test_listen_forms(void)
 	    "listen =   kpop\t[::ffff:192.0.2.1]:1109   \n"
 	    "listen = \"pop3 127.0.0.1:1110\"\n"
 	    "listen = pop3s *:65535\n"
-	    "krb5_keytab = MEMORY:test\n");
+	    "krb5_keytab = MEMORY:test\nkrb5_realms = EXAMPLE.ORG\n");
 	CHECK(c != NULL && c->nlisteners == 5);
 	if (c == NULL || c->nlisteners != 5)
 		return;
@@ -521,9 +522,13 @@ test_cross_checks(void)
 	CHECK(c == NULL);
 	CHECK(strstr(err, ": the pop3 listener on line 2 needs tls_cert and "
 	    "tls_key (for STLS)") != NULL);
-	c = load("listen = kpop *:1109\nkrb5_keytab = MEMORY:x\n");
+	c = load("listen = kpop *:1109\nkrb5_keytab = MEMORY:x\n"
+	    "krb5_realms = EXAMPLE.ORG\n");
 	CHECK(c != NULL && c->tls_cert == NULL);	/* kpop alone needs no TLS */
 	config_free(c);
+	c = load("listen = kpop *:1109\nkrb5_keytab = MEMORY:x\n");
+	CHECK(c == NULL);	/* without realms every principal is refused */
+	CHECK(strstr(err, "needs krb5_realms") != NULL);
 	c = load("listen = pop3 *:110\ntls_cert = /nonexistent/cert.pem\n"
 	    "tls_key = /nonexistent/key.pem\n");
 	CHECK(c == NULL);
