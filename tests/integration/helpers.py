@@ -255,12 +255,18 @@ def _saslname(name):
     return name.replace("=", "=3D").replace(",", "=2C")
 
 
-def scram_login(conn, mech, user, password, initial=False):
-    """Runs SCRAM-SHA-1/-256 (RFC 5802/7677, no channel binding) over AUTH.
-    Returns (final status line, server signature verified)."""
+def scram_login(conn, mech, user, password, initial=False, cbind=None,
+                gs2flag=None):
+    """Runs SCRAM-SHA-1/-256[-PLUS] (RFC 5802/7677) over AUTH.
+    cbind = (cb-name, cb-data) for a -PLUS mechanism; gs2flag overrides
+    the GS2 flag ("n", "y" or "p=NAME").  Returns (final status line,
+    server signature verified)."""
     hname = "sha256" if mech.upper().startswith("SCRAM-SHA-256") else "sha1"
     cnonce = b64(os.urandom(18))
-    gs2 = "n,,"
+    if gs2flag is None:
+        gs2flag = "p=" + cbind[0] if cbind else "n"
+    gs2 = gs2flag + ",,"
+    cbdata = gs2.encode() + (cbind[1] if cbind else b"")
     cfirst_bare = "n=%s,r=%s" % (_saslname(user), cnonce)
     if initial:
         resp = conn.cmd("AUTH %s %s" % (mech, b64(gs2 + cfirst_bare)))
@@ -274,13 +280,14 @@ def scram_login(conn, mech, user, password, initial=False):
     sfirst = base64.b64decode(resp[2:], validate=True).decode()
     attrs = dict(kv.split("=", 1) for kv in sfirst.split(","))
     assert attrs["r"].startswith(cnonce), "server nonce lost client part"
+    assert len(attrs["r"]) > len(cnonce), "server added no nonce"
     salt = base64.b64decode(attrs["s"])
     iters = int(attrs["i"])
     assert iters >= 4096, "iteration count %d below RFC 7677" % iters
     salted = hashlib.pbkdf2_hmac(hname, password.encode(), salt, iters)
     ckey = hmac.new(salted, b"Client Key", hname).digest()
     stored = hashlib.new(hname, ckey).digest()
-    cfinal_bare = "c=%s,r=%s" % (b64(gs2), attrs["r"])
+    cfinal_bare = "c=%s,r=%s" % (b64(cbdata), attrs["r"])
     authmsg = ",".join([cfirst_bare, sfirst, cfinal_bare]).encode()
     csig = hmac.new(stored, authmsg, hname).digest()
     proof = bytes(a ^ b for a, b in zip(ckey, csig))
@@ -292,6 +299,76 @@ def scram_login(conn, mech, user, password, initial=False):
     ssig = hmac.new(skey, authmsg, hname).digest()
     verified = sfinal == "v=" + b64(ssig)
     return conn.cmd(""), verified
+
+
+class PyOpenSSLSocket:
+    """Just enough of a socket over a pyOpenSSL connection for Pop3, so a
+    test can read the TLS exporter (RFC 9266), which the ssl module lacks.
+    Timeouts come from SO_RCVTIMEO/SO_SNDTIMEO on a blocking socket."""
+
+    def __init__(self, host, port, cafile, server_hostname="localhost",
+                 timeout=TIMEOUT):
+        import struct
+        from OpenSSL import SSL
+        self.SSL = SSL
+        raw = socket.create_connection((host, port), timeout)
+        raw.settimeout(None)
+        tv = struct.pack("ll", timeout, 0)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        ctx.load_verify_locations(cafile)
+        ctx.set_verify(SSL.VERIFY_PEER, lambda *a: a[-1])
+        conn = SSL.Connection(ctx, raw)
+        conn.set_tlsext_host_name(server_hostname.encode())
+        conn.set_connect_state()
+        conn.do_handshake()
+        self.raw, self.conn = raw, conn
+
+    def exporter(self):
+        return self.conn.export_keying_material(b"EXPORTER-Channel-Binding",
+                                                32)
+
+    def version(self):
+        return self.conn.get_protocol_version_name()
+
+    def recv(self, n):
+        try:
+            return self.conn.recv(n)
+        except self.SSL.ZeroReturnError:
+            return b""
+        except self.SSL.SysCallError as e:
+            if e.args[0] in (-1, 0):
+                return b""
+            raise
+
+    def sendall(self, data):
+        self.conn.sendall(data)
+
+    def settimeout(self, t):
+        import struct
+        sec = int(t if t else 0)
+        usec = int(((t or 0) - sec) * 1e6)
+        tv = struct.pack("ll", sec, usec)
+        self.raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+
+    def getsockname(self):
+        return self.raw.getsockname()
+
+    def setsockopt(self, *a):
+        self.raw.setsockopt(*a)
+
+    def close(self):
+        self.raw.close()
+
+
+def pyopenssl_pop3(port, cafile):
+    """A Pop3 over PyOpenSSLSocket on an implicit-TLS port."""
+    sock = PyOpenSSLSocket("127.0.0.1", port, cafile)
+    c = Pop3.__new__(Pop3)
+    c.sock, c.buf = sock, b""
+    c.greeting = c.status()
+    return c
 
 
 # -- the test mail corpus --------------------------------------------------

@@ -6,13 +6,17 @@ one under test.  posternd sends its events to that snippet's socket, and
 the tests read the JSON lines syslog-ng writes, field by field.
 """
 
+import base64
 import datetime
 import grp
+import hashlib
+import hmac
 import json
 import os
 import pwd
 import shutil
 import signal
+import ssl
 import stat
 import subprocess
 import time
@@ -392,6 +396,51 @@ def test_auth_plain_success_and_failure(audited, sng, ctx, mailbox):
     assert good["user"] == user
     assert logout["mech"] == "PLAIN" and logout["user"] == user
     no_secret(evs, pw, b64(pw), plain_ir(user, pw))
+
+
+# -- SCRAM-SHA-256-PLUS: channel binding --------------------------------------
+
+def scram_plus_login(conn, user, password):
+    """SCRAM-SHA-256-PLUS (RFC 5802, 7677) bound with tls-unique, which
+    Python's ssl gives on TLS 1.2.  Returns the final status line."""
+    cb = conn.sock.get_channel_binding("tls-unique")
+    gs2 = "p=tls-unique,,"
+    cfirst_bare = "n=%s,r=%s" % (user, b64(os.urandom(18)))
+    resp = conn.cmd("AUTH SCRAM-SHA-256-PLUS " + b64(gs2 + cfirst_bare))
+    assert resp.startswith(b"+ "), resp
+    sfirst = base64.b64decode(resp[2:], validate=True).decode()
+    attrs = dict(kv.split("=", 1) for kv in sfirst.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(),
+                                 base64.b64decode(attrs["s"]), int(attrs["i"]))
+    ckey = hmac.new(salted, b"Client Key", "sha256").digest()
+    cfinal_bare = "c=%s,r=%s" % (b64(gs2.encode() + cb), attrs["r"])
+    authmsg = ",".join([cfirst_bare, sfirst, cfinal_bare]).encode()
+    csig = hmac.new(hashlib.sha256(ckey).digest(), authmsg, "sha256").digest()
+    proof = bytes(a ^ b for a, b in zip(ckey, csig))
+    resp = conn.cmd(b64(cfinal_bare + ",p=" + b64(proof)))
+    assert resp.startswith(b"+ "), resp
+    return conn.cmd("")
+
+
+def test_scram_plus_channel_binding(audited, sng, env, mailbox):
+    user, pw = mailbox()
+    ctx12 = helpers.tls_client_context(env.ca)
+    ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
+    mark = sng.mark()
+    with Pop3("127.0.0.1", audited.port("pop3s"), tls=ctx12) as c:
+        assert scram_plus_login(c, user, pw).startswith(b"+OK")
+        c.ok("QUIT")
+        port = c.local_port
+        evs = connection_events(sng, mark, port)
+        for ev in evs:
+            check_common(ev, audited, "pop3s", port)
+            check_tls(ev, c)
+            assert ev["tls"] == "TLSv1.2"
+            assert ev["mech"] == "SCRAM-SHA-256-PLUS"
+            assert ev["cbind"] == "tls-unique"
+    auth = one(evs, "auth")
+    assert auth["result"] == "ok" and auth["user"] == user
+    no_secret(evs, pw)
 
 
 # -- SCRAM-SHA-256 with mpop ---------------------------------------------------

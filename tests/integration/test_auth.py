@@ -140,8 +140,21 @@ def test_unoffered_mechanism(tls, mech):
 
 
 def test_mechanism_list_is_the_configured_one(tls):
+    """The configured mechanisms in their order; under TLS a SCRAM
+    mechanism may be preceded by its -PLUS variant, nothing else."""
     caps = tls.capa()
-    assert caps["SASL"] == ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
+    base = [m for m in caps["SASL"] if not m.endswith("-PLUS")]
+    assert base == ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"], caps["SASL"]
+    for m in caps["SASL"]:
+        if m.endswith("-PLUS"):
+            assert m[:-5] in ("SCRAM-SHA-256", "SCRAM-SHA-1"), m
+            assert caps["SASL"].index(m) < caps["SASL"].index(m[:-5])
+
+
+def test_no_plus_mechanisms_without_tls(server):
+    with Pop3("127.0.0.1", server.port("pop3")) as c:
+        sasl = c.capa()["SASL"]
+        assert not [m for m in sasl if m.endswith("-PLUS")], sasl
 
 
 # -- SCRAM ---------------------------------------------------------------------
@@ -201,33 +214,79 @@ def test_scram_cancel(tls, alice):
     assert_logged_in(tls)
 
 
-def test_scram_channel_binding_flag_y_is_accepted_without_plus(tls, alice):
-    """'y' means: the client could bind but the server did not offer a
-    -PLUS mechanism; a server that offers none must accept it."""
+def plus_offered(caps):
+    return [m for m in caps.get("SASL", []) if m.endswith("-PLUS")]
+
+
+def test_scram_flag_y_against_a_plus_server_fails(tls, alice):
+    """'y' says: the client could bind but believes the server cannot.
+    A server that offers -PLUS must then fail the exchange (downgrade
+    detection, RFC 5802 section 6)."""
     caps = tls.capa()
-    if any(m.endswith("-PLUS") for m in caps.get("SASL", [])):
-        pytest.skip("server offers -PLUS: 'y' must then fail instead")
-    import base64, hashlib, hmac, os
-    user, pw = alice
-    cnonce = b64(os.urandom(12))
-    gs2 = "y,,"
-    cfb = "n=%s,r=%s" % (user, cnonce)
-    assert tls.cmd("AUTH SCRAM-SHA-256") == b"+ "
-    resp = tls.cmd(b64(gs2 + cfb))
-    sfirst = base64.b64decode(resp[2:]).decode()
-    a = dict(kv.split("=", 1) for kv in sfirst.split(","))
-    salted = hashlib.pbkdf2_hmac("sha256", pw.encode(),
-                                 base64.b64decode(a["s"]), int(a["i"]))
-    ckey = hmac.new(salted, b"Client Key", "sha256").digest()
-    stored = hashlib.sha256(ckey).digest()
-    cfinal = "c=%s,r=%s" % (b64(gs2), a["r"])
-    msg = ",".join([cfb, sfirst, cfinal]).encode()
-    proof = bytes(x ^ y for x, y in zip(
-        ckey, hmac.new(stored, msg, "sha256").digest()))
-    resp = tls.cmd(b64(cfinal + ",p=" + b64(proof)))
-    assert resp.startswith(b"+ "), resp
-    assert tls.cmd("").startswith(b"+OK")
-    assert_logged_in(tls)
+    resp, _ = helpers.scram_login(tls, "SCRAM-SHA-256", *alice, gs2flag="y")
+    if plus_offered(caps):
+        assert resp.startswith(b"-ERR"), resp
+    else:
+        assert resp.startswith(b"+OK"), resp
+
+
+def test_scram_flag_y_without_tls_succeeds(server, alice):
+    """Without TLS there is no -PLUS, so 'y' is fine."""
+    with Pop3("127.0.0.1", server.port("pop3")) as c:
+        resp, verified = helpers.scram_login(c, "SCRAM-SHA-256", *alice,
+                                             gs2flag="y")
+        assert resp.startswith(b"+OK") and verified, resp
+        c.ok("QUIT")
+
+
+@pytest.mark.parametrize("mech", ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])
+def test_scram_plus_tls_exporter(server, env, alice, mech):
+    """TLS 1.3: tls-exporter channel binding (RFC 9266) from pyOpenSSL."""
+    c = helpers.pyopenssl_pop3(server.port("pop3s"), env.ca)
+    with c:
+        assert c.sock.version() == "TLSv1.3"
+        assert mech in c.capa()["SASL"]
+        resp, verified = helpers.scram_login(
+            c, mech, *alice, cbind=("tls-exporter", c.sock.exporter()))
+        assert resp.startswith(b"+OK") and verified, resp
+        assert_logged_in(c)
+
+
+def test_scram_plus_wrong_binding_fails(server, env, alice):
+    """Binding data from another channel (a man in the middle) fails."""
+    c = helpers.pyopenssl_pop3(server.port("pop3s"), env.ca)
+    with c:
+        resp, _ = helpers.scram_login(c, "SCRAM-SHA-256-PLUS", *alice,
+                                      cbind=("tls-exporter", bytes(32)))
+        assert resp.startswith(b"-ERR"), resp
+
+
+def test_scram_plus_wrong_binding_type_fails(server, env, alice):
+    c = helpers.pyopenssl_pop3(server.port("pop3s"), env.ca)
+    with c:
+        resp, _ = helpers.scram_login(c, "SCRAM-SHA-256-PLUS", *alice,
+                                      cbind=("tls-unique", c.sock.exporter()))
+        assert resp.startswith(b"-ERR"), resp
+
+
+def test_scram_plus_tls_unique_on_tls12(server, env, alice):
+    """TLS 1.2: tls-unique (RFC 5929), which the ssl module provides."""
+    import ssl
+    ctx = helpers.tls_client_context(env.ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with Pop3("127.0.0.1", server.port("pop3s"), tls=ctx) as c:
+        assert c.sock.version() == "TLSv1.2"
+        assert "SCRAM-SHA-256-PLUS" in c.capa()["SASL"]
+        cb = c.sock.get_channel_binding("tls-unique")
+        resp, verified = helpers.scram_login(
+            c, "SCRAM-SHA-256-PLUS", *alice, cbind=("tls-unique", cb))
+        assert resp.startswith(b"+OK") and verified, resp
+        assert_logged_in(c)
+
+
+def test_scram_plus_not_accepted_without_tls(server, alice):
+    with Pop3("127.0.0.1", server.port("pop3")) as c:
+        c.err("AUTH SCRAM-SHA-256-PLUS")
 
 
 # -- accounts changed with the admin tool while the daemon runs -------------
