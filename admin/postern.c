@@ -4,7 +4,8 @@
  * postern: the administration tool.  This file reads the global options
  * and the config file and hands the rest of the command line to a
  * subcommand ("user": user_cmd.c).  It runs as whoever invokes it, usually
- * root; it never reads a password from its arguments.
+ * root; it never reads a password from its arguments.  With directory =
+ * ldap it opens the directory for "user show" only.
  */
 
 #include <errno.h>
@@ -21,6 +22,8 @@
 #include "admin/user_cmd.h"
 #include "common/conf.h"
 #include "common/log.h"
+#include "directory/dir_ldap.h"
+#include "directory/directory.h"
 
 struct options {
 	const char *config;     /* -c */
@@ -145,17 +148,39 @@ service_ids(const struct config *cfg, struct admin_ctx *ctx)
 		ctx->service_gid = gr->gr_gid;
 }
 
+/*
+ * With directory = ldap there is no users file to edit, but "user show"
+ * reads the directory the way the daemon does (the service bind password
+ * comes from ldap_bind_password_file, so that needs root as well).
+ */
 static int
-ctx_setup(const struct options *o, const struct config *cfg,
+ldap_setup(const struct config *cfg, const char *sub, struct admin_ctx *ctx)
+{
+	char err[512];
+
+	if (sub == NULL || strcmp(sub, "show") != 0) {
+		log_err("%s: directory is %s; postern edits only a users file "
+		    "(give one with -u); \"user show\" reads the directory",
+		    cfg->path, cfg->directory);
+		return -1;
+	}
+	if ((ctx->dir = dir_ldap_open_config(cfg, err, sizeof(err))) == NULL) {
+		log_err("%s", err);
+		return -1;
+	}
+	ctx->store_root = cfg->store_root;
+	return 0;
+}
+
+/* sub: the word after the command ("add", "show", ...), or NULL. */
+static int
+ctx_setup(const struct options *o, const struct config *cfg, const char *sub,
     struct admin_ctx *ctx)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	if (cfg != NULL && o->users_file == NULL && cfg->directory != NULL &&
-	    strcmp(cfg->directory, "file") != 0) {
-		log_err("%s: directory is %s; postern edits only a users file "
-		    "(give one with -u)", cfg->path, cfg->directory);
-		return -1;
-	}
+	    strcmp(cfg->directory, "file") != 0)
+		return ldap_setup(cfg, sub, ctx);
 	ctx->users_file = o->users_file ? o->users_file :
 	    cfg ? cfg->users_file : NULL;
 	ctx->store_root = o->store_root ? o->store_root :
@@ -201,10 +226,12 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return r;
 	}
-	if (ctx_setup(&o, cfg, &ctx) != 0)
+	if (ctx_setup(&o, cfg, first + 1 < argc ? argv[first + 1] : NULL,
+	    &ctx) != 0)
 		r = ADMIN_EXIT_ERROR;
 	else
 		r = cmd->run(&ctx, argc - first, argv + first);
+	directory_close(ctx.dir);
 	config_free(cfg);
 	return r;
 }

@@ -4,7 +4,8 @@
  * "postern user ...": adds, changes and removes users in the users file
  * (format: directory/dir_file.c, postern(8)).  The safe rewriting is in
  * users_file.c, reading the password in password.c; this file holds the
- * commands and the creation of maildirs.
+ * commands and the creation of maildirs.  "show" also reads the LDAP
+ * directory when the config names one (ctx->dir).
  */
 
 #include <sys/stat.h>
@@ -31,7 +32,7 @@ const char user_cmd_usage[] =
     "  user del NAME\n"
     "  user enable NAME | user disable NAME\n"
     "  user list\n"
-    "  user show NAME\n";
+    "  user show NAME                (also with directory = ldap)\n";
 
 /* Sets the three verifiers of a line from a new password. */
 static char *
@@ -397,6 +398,24 @@ show_number(const char *label, int v)
 		printf("%s: %d\n", label, v);
 }
 
+/* What can log the user in, judged by the secrets the record holds:
+ * PLAIN and USER/PASS need a crypt hash, a SCRAM verifier or an LDAP bind;
+ * GSSAPI and KPOP need nothing here. */
+static void
+show_mechanisms(const struct user_record *u)
+{
+	bool cleartext = u->bind_dn || u->crypt_hash || u->scram_sha256 ||
+	    u->scram_sha1;
+
+	if (u->bind_dn)
+		printf("password check: bind as %s\n", u->bind_dn);
+	else
+		printf("password check: verifiers\n");
+	printf("mechanisms:%s%s%s%s\n", u->scram_sha256 ? " SCRAM-SHA-256" : "",
+	    u->scram_sha1 ? " SCRAM-SHA-1" : "", cleartext ? " PLAIN USER" : "",
+	    !cleartext ? " none but GSSAPI/KPOP" : "");
+}
+
 /* Which verifiers exist, never their values. */
 static void
 show_record(const struct user_record *u)
@@ -405,31 +424,50 @@ show_record(const struct user_record *u)
 	printf("source: %s\n", u->source);
 	printf("maildrop: %s\n", u->maildrop);
 	printf("status: %s\n", u->enabled ? "enabled" : "disabled");
+	printf("access: %s\n", u->no_access ? "no" : "yes");
 	printf("scram-sha-256: %s\n", u->scram_sha256 ? "yes" : "no");
 	printf("scram-sha-1: %s\n", u->scram_sha1 ? "yes" : "no");
 	printf("crypt: %s\n", u->crypt_hash ? "yes" : "no");
+	show_mechanisms(u);
 	show_number("login_delay", u->login_delay);
 	show_number("expire", u->expire_days);
+}
+
+/* From the configured directory when there is one (LDAP), else from the
+ * users file. */
+static enum dir_result
+show_lookup(const struct admin_ctx *ctx, const char *name,
+    struct user_record **u)
+{
+	struct dir_file *df;
+	enum dir_result r;
+
+	if (ctx->dir != NULL)
+		return directory_lookup(ctx->dir, name, u);
+	df = users_open(ctx);
+	r = dir_file_lookup(df, name, u);
+	dir_file_close(df);
+	return r;
 }
 
 static int
 cmd_show(const struct admin_ctx *ctx, int argc, char **argv)
 {
-	struct user_record *u;
-	struct dir_file *df;
+	struct user_record *u = NULL;
 	enum dir_result r;
 
 	if (argc != 2)
 		return usage_error("show NAME");
 	if (!name_ok(argv[1]))
 		return ADMIN_EXIT_ERROR;
-	df = users_open(ctx);
-	if ((r = dir_file_lookup(df, argv[1], &u)) == DIR_OK)
+	if ((r = show_lookup(ctx, argv[1], &u)) == DIR_OK)
 		show_record(u);
 	else if (r == DIR_NOTFOUND)
 		log_err("no such user: %s", argv[1]);
+	else
+		log_err("cannot look %s up: the directory is unavailable",
+		    argv[1]);
 	user_record_free(u);
-	dir_file_close(df);
 	return r == DIR_OK ? ADMIN_EXIT_OK : ADMIN_EXIT_ERROR;
 }
 

@@ -5,7 +5,8 @@
 
 #include <stdbool.h>
 
-/* "postern user ...": edits the users file (directory/dir_file.c). */
+/* "postern user ...": edits the users file (directory/dir_file.c); "show"
+ * also reads an LDAP directory. */
 
 /* Exit statuses of the admin tool. */
 #define ADMIN_EXIT_OK    0
@@ -13,8 +14,13 @@
 #define ADMIN_EXIT_USAGE 2
 
 /* What the subcommands work on, from -u/-s or the config file. */
+struct directory;
+
 struct admin_ctx {
 	const char *users_file;
+	/* directory = ldap: the configured directory, for "user show" only
+	 * (the other commands edit a users file); NULL otherwise. */
+	struct directory *dir;
 	const char *store_root;   /* NULL: only absolute maildrops */
 	/* Running as root and the config names an existing service user:
 	 * new maildirs go to it, a new users file to its group. */

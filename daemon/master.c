@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 
 #include "common/log.h"
 #include "common/xmalloc.h"
@@ -23,6 +22,7 @@
 #include "daemon/scoreboard.h"
 #include "daemon/tls.h"
 #include "daemon/worker.h"
+#include "directory/dir_ldap.h"
 #include "directory/directory.h"
 #include "policy/throttle.h"
 #include "sasl/psasl.h"
@@ -110,77 +110,21 @@ resolve_service_user(struct server *srv, const struct config *cfg, char *err,
 	return true;
 }
 
-/* The service bind password: one line of a root-only file, read by the
- * master so that workers never need to read it. */
-static char *
-read_secret_file(const char *path)
-{
-	char buf[1024];
-	FILE *f;
-	size_t n;
-
-	if (path == NULL || (f = fopen(path, "re")) == NULL)
-		return NULL;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	char *s = xstrdup(buf);
-	OPENSSL_cleanse(buf, sizeof(buf));
-	return s;
-}
-
 static struct directory *
-open_ldap_directory(const struct config *cfg)
-{
-	struct directory_ldap_options o = {
-		.uris = cfg->ldap_uris,
-		.starttls = cfg->ldap_starttls,
-		.ca_file = cfg->ldap_ca_file,
-		.bind_method = cfg->ldap_bind_method,
-		.bind_dn = cfg->ldap_bind_dn,
-		.base = cfg->ldap_base,
-		.scope = cfg->ldap_scope,
-		.user_filter = cfg->ldap_user_filter,
-		.principal_filter = cfg->ldap_principal_filter,
-		.access_filter = cfg->ldap_access_filter,
-		.attr_login = cfg->ldap_attr_login,
-		.attr_maildrop = cfg->ldap_attr_maildrop,
-		.attr_status = cfg->ldap_attr_status,
-		.status_enabled = cfg->ldap_status_enabled,
-		.attr_login_delay = cfg->ldap_attr_login_delay,
-		.attr_expire = cfg->ldap_attr_expire,
-		.attr_secret = cfg->ldap_attr_secret,
-		.store_root = cfg->store_root,
-		.password_by_bind = strcmp(cfg->ldap_password_check, "bind") == 0,
-		.timeout = cfg->ldap_timeout,
-	};
-	struct directory *d;
-	char *pw = NULL;
-
-	if (cfg->ldap_bind_password_file &&
-	    (pw = read_secret_file(cfg->ldap_bind_password_file)) == NULL) {
-		log_err("cannot read ldap_bind_password_file %s: %s",
-		    cfg->ldap_bind_password_file, strerror(errno));
-		return NULL;
-	}
-	o.bind_password = pw;
-	d = directory_ldap_open(&o);
-	free_secret_str(pw);
-	return d;
-}
-
-static struct directory *
-open_directory(const struct config *cfg)
+open_directory(const struct config *cfg, char *err, size_t errlen)
 {
 	struct directory_file_options o = {
 		.path = cfg->users_file,
 		.store_root = cfg->store_root,
 	};
+	struct directory *d;
 
 	if (strcmp(cfg->directory, "ldap") == 0)
-		return open_ldap_directory(cfg);
-	return directory_file_open(&o);
+		return dir_ldap_open_config(cfg, err, errlen);
+	if ((d = directory_file_open(&o)) == NULL)
+		snprintf(err, errlen, "%s: cannot open users file %s", cfg->path,
+		    cfg->users_file);
+	return d;
 }
 
 /* Builds into srv everything that depends on cfg, reusing srv's current
@@ -197,9 +141,7 @@ server_prepare(struct server *srv, struct config *cfg, char *err, size_t errlen)
 	if (listeners_need_tls(cfg) &&
 	    (next.tls = tls_ctx_new(cfg, err, errlen)) == NULL)
 		return false;
-	if ((next.dir = open_directory(cfg)) == NULL) {
-		snprintf(err, errlen, "%s: cannot open the %s directory", cfg->path,
-		    cfg->directory);
+	if ((next.dir = open_directory(cfg, err, errlen)) == NULL) {
 		tls_ctx_free(next.tls);
 		return false;
 	}

@@ -220,6 +220,23 @@ session_authid(const struct session *s)
 	return s->kpop_principal ? s->kpop_principal : psasl_authid(s->sasl);
 }
 
+/* The login name a principal may use: the directory's answer where it can
+ * look principals up (LDAP with ldap_principal_filter), else the realm
+ * mapping the handshake made. */
+static char *
+kpop_directory_user(struct session *s, const char *principal,
+    const char *mapped)
+{
+	struct user_record *u;
+	char *name;
+
+	if (directory_lookup_principal(s->srv->dir, principal, &u) != DIR_OK)
+		return xstrdup(mapped);
+	name = xstrdup(u->name);
+	user_record_free(u);
+	return name;
+}
+
 /* KPOP: Kerberos 5 sendauth before the greeting; the ticket is the
  * credential, USER must name the user it maps to. */
 static bool
@@ -244,7 +261,7 @@ session_kpop(struct session *s)
 		return false;
 	}
 	s->kpop_principal = xstrdup(r.principal);
-	s->kpop_user = xstrdup(r.user);
+	s->kpop_user = kpop_directory_user(s, r.principal, r.user);
 	scoreboard_set(s->slot, WS_AUTH, NULL, NULL);
 	log_info("KPOP principal=%s maps to user=%s", r.principal, r.user);
 	return true;

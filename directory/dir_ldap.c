@@ -1,5 +1,21 @@
 #include "config.h"
 
+/*
+ * The OpenLDAP backend: users are entries found by a filter, their secrets
+ * are RFC 5803 authPassword values (or userPassword {SCRAM-...}/{CRYPT}),
+ * or passwords are checked by binding as the entry.
+ *
+ * Each worker keeps one connection, made on first use and never across
+ * fork (PROTOCOLS.md 5).  The URIs are tried one by one rather than
+ * handed to libldap as a list, so that we know which server answered:
+ * when that server breaks or stops answering, the next connect starts
+ * with the one after it, and a hung server costs one timeout, not one
+ * per lookup.
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,19 +26,27 @@
 
 #include <ldap.h>
 
+#include "common/conf.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "directory/dir_file.h"
 #include "directory/dir_ldap.h"
 #include "directory/verifier.h"
 
-/* After a failed connect, lookups fail fast for this long instead of
- * hammering a dead directory from every worker. */
+/* After no server could be reached, lookups fail fast for this long
+ * instead of hammering a dead directory from every worker. */
 #define LDAP_RETRY_BACKOFF 1
+/* The bind password file holds one line. */
+#define LDAP_SECRET_MAX 1024
 
 struct dir_ldap {
 	struct directory_ldap_options o;
+	char **uris;            /* o.uris, one per element */
+	size_t nuris;
+	size_t first;           /* where the next connect starts */
+	size_t current;         /* the URI ld is connected to */
 	LDAP *ld;
-	pid_t owner;          /* process that opened ld */
+	pid_t owner;            /* process that opened ld */
 	time_t retry_after;
 };
 
@@ -46,6 +70,31 @@ option_slot(struct directory_ldap_options *o, size_t i)
 	return (char **)((char *)o + ldap_string_options[i]);
 }
 
+/* Blanks or commas separate the URIs, as for ldap_initialize(). */
+static bool
+split_uris(struct dir_ldap *dl)
+{
+	const char *p = dl->o.uris;
+	LDAPURLDesc *lud;
+	size_t n;
+
+	while (*(p += strspn(p, " \t,")) != '\0') {
+		n = strcspn(p, " \t,");
+		dl->uris = xreallocarray(dl->uris, dl->nuris + 1, sizeof(char *));
+		dl->uris[dl->nuris++] = xstrndup(p, n);
+		p += n;
+		if (ldap_url_parse(dl->uris[dl->nuris - 1], &lud) != LDAP_URL_SUCCESS) {
+			log_err("ldap_uris: \"%s\" is not an LDAP URI",
+			    dl->uris[dl->nuris - 1]);
+			return false;
+		}
+		ldap_free_urldesc(lud);
+	}
+	if (dl->nuris == 0)
+		log_err("ldap_uris is empty");
+	return dl->nuris > 0;
+}
+
 struct dir_ldap *
 dir_ldap_open(const struct directory_ldap_options *o)
 {
@@ -62,6 +111,10 @@ dir_ldap_open(const struct directory_ldap_options *o)
 	}
 	if (dl->o.attr_login == NULL)
 		dl->o.attr_login = xstrdup("uid");
+	if (!split_uris(dl)) {
+		dir_ldap_close(dl);
+		return NULL;
+	}
 	return dl;
 }
 
@@ -83,6 +136,9 @@ dir_ldap_close(struct dir_ldap *dl)
 	forget_handle(dl);
 	for (size_t i = 0; i < NSTRING_OPTIONS; i++)
 		free_secret_str(*option_slot(&dl->o, i));
+	for (size_t i = 0; i < dl->nuris; i++)
+		free(dl->uris[i]);
+	free(dl->uris);
 	free(dl);
 }
 
@@ -108,18 +164,18 @@ char *
 ldap_filter_build(const char *template, char key, const char *value)
 {
 	char *esc = ldap_filter_escape(value);
-	size_t n = 0, cap = strlen(template) + 1;
+	size_t n = 0, cap = strlen(template) + 1, elen = strlen(esc);
 	const char *t;
 	char *out;
 
 	for (t = template; *t; t++)
 		if (t[0] == '%' && t[1] == key)
-			cap += strlen(esc);
+			cap += elen;
 	out = xmalloc(cap);
 	for (t = template; *t; t++) {
 		if (t[0] == '%' && t[1] == key) {
-			memcpy(out + n, esc, strlen(esc));
-			n += strlen(esc);
+			memcpy(out + n, esc, elen);
+			n += elen;
 			t++;
 		} else
 			out[n++] = *t;
@@ -128,6 +184,8 @@ ldap_filter_build(const char *template, char key, const char *value)
 	free(esc);
 	return out;
 }
+
+/* Connection. */
 
 static void
 set_common_options(LDAP *ld, const struct directory_ldap_options *o)
@@ -147,25 +205,48 @@ set_common_options(LDAP *ld, const struct directory_ldap_options *o)
 	}
 }
 
-/* A new handle to the first URI that answers, StartTLS done. */
+/* A handle connected to uri, StartTLS done where configured: StartTLS
+ * applies to ldap:// only (ldaps:// is TLS already, ldapi:// local). */
 static LDAP *
-ldap_open_handle(const struct directory_ldap_options *o, char *err,
+open_uri(const struct directory_ldap_options *o, const char *uri, char *err,
     size_t errlen)
 {
 	LDAP *ld;
 	int r;
 
-	if ((r = ldap_initialize(&ld, o->uris)) != LDAP_SUCCESS) {
+	if ((r = ldap_initialize(&ld, uri)) != LDAP_SUCCESS) {
 		snprintf(err, errlen, "ldap_initialize: %s", ldap_err2string(r));
 		return NULL;
 	}
 	set_common_options(ld, o);
-	if (o->starttls && (r = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS) {
+	if ((r = ldap_connect(ld)) != LDAP_SUCCESS)
+		snprintf(err, errlen, "connect: %s", ldap_err2string(r));
+	else if (o->starttls && strncasecmp(uri, "ldap://", 7) == 0 &&
+	    (r = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS)
 		snprintf(err, errlen, "StartTLS: %s", ldap_err2string(r));
-		ldap_unbind_ext_s(ld, NULL, NULL);
-		return NULL;
+	if (r == LDAP_SUCCESS)
+		return ld;
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return NULL;
+}
+
+/* The first URI that answers, starting at index start; *which says which. */
+static LDAP *
+open_any(const struct dir_ldap *dl, size_t start, size_t *which)
+{
+	char err[256];
+	LDAP *ld;
+
+	for (size_t i = 0; i < dl->nuris; i++) {
+		size_t k = (start + i) % dl->nuris;
+
+		if ((ld = open_uri(&dl->o, dl->uris[k], err, sizeof(err))) != NULL) {
+			*which = k;
+			return ld;
+		}
+		log_warn("LDAP %s: %s", dl->uris[k], err);
 	}
-	return ld;
+	return NULL;
 }
 
 static int
@@ -180,15 +261,23 @@ service_bind(LDAP *ld, const struct directory_ldap_options *o)
 		return ldap_sasl_bind_s(ld, o->bind_dn, LDAP_SASL_SIMPLE, &cred,
 		    NULL, NULL, NULL);
 	}
+	/* An empty credential, not NULL: NULL gets "SASL bind in progress". */
 	if (strcmp(m, "external") == 0)
 		return ldap_sasl_bind_s(ld, NULL, "EXTERNAL", &cred, NULL, NULL, NULL);
 	return LDAP_SUCCESS;
 }
 
+/* The next connect starts after the server that failed. */
+static void
+drop_connection(struct dir_ldap *dl)
+{
+	forget_handle(dl);
+	dl->first = (dl->current + 1) % dl->nuris;
+}
+
 static bool
 dir_connect(struct dir_ldap *dl)
 {
-	char err[256];
 	int r;
 
 	if (dl->ld && dl->owner == getpid())
@@ -196,20 +285,21 @@ dir_connect(struct dir_ldap *dl)
 	dl->ld = NULL;
 	if (time(NULL) < dl->retry_after)
 		return false;
-	if ((dl->ld = ldap_open_handle(&dl->o, err, sizeof(err))) == NULL) {
-		log_warn("LDAP %s: %s", dl->o.uris, err);
-		dl->retry_after = time(NULL) + LDAP_RETRY_BACKOFF;
-		return false;
+	for (size_t tries = 0; tries < dl->nuris; tries++) {
+		if ((dl->ld = open_any(dl, dl->first, &dl->current)) == NULL)
+			break;
+		dl->owner = getpid();
+		if ((r = service_bind(dl->ld, &dl->o)) == LDAP_SUCCESS)
+			return true;
+		log_warn("LDAP %s: service bind: %s", dl->uris[dl->current],
+		    ldap_err2string(r));
+		drop_connection(dl);
 	}
-	dl->owner = getpid();
-	if ((r = service_bind(dl->ld, &dl->o)) != LDAP_SUCCESS) {
-		log_warn("LDAP %s: service bind: %s", dl->o.uris, ldap_err2string(r));
-		forget_handle(dl);
-		dl->retry_after = time(NULL) + LDAP_RETRY_BACKOFF;
-		return false;
-	}
-	return true;
+	dl->retry_after = time(NULL) + LDAP_RETRY_BACKOFF;
+	return false;
 }
+
+/* Lookups. */
 
 static int
 ldap_scope_value(const char *scope)
@@ -221,6 +311,7 @@ ldap_scope_value(const char *scope)
 	return LDAP_SCOPE_SUBTREE;
 }
 
+/* Worth another server: the connection or the server is gone or stuck. */
 static bool
 connection_lost(int r)
 {
@@ -245,10 +336,11 @@ dir_search(struct dir_ldap *dl, const char *base, int scope,
 		    NULL, &tv, 2, res);
 		if (!connection_lost(r))
 			return r;
-		log_warn("LDAP search: %s; reconnecting", ldap_err2string(r));
+		log_warn("LDAP %s: search: %s; %s", dl->uris[dl->current],
+		    ldap_err2string(r), attempt == 0 ? "reconnecting" : "giving up");
 		ldap_msgfree(*res);
 		*res = NULL;
-		forget_handle(dl);
+		drop_connection(dl);
 	}
 	return r;
 }
@@ -268,27 +360,25 @@ first_value(LDAP *ld, LDAPMessage *e, const char *attr)
 	return s;
 }
 
+/* A count of seconds or days; -1 (the global default) when absent or not
+ * a number; never_ok: "never" gives USER_EXPIRE_NEVER. */
 static int
-int_value(LDAP *ld, LDAPMessage *e, const char *attr)
+int_value(LDAP *ld, LDAPMessage *e, const char *attr, bool never_ok)
 {
 	char *s = first_value(ld, e, attr), *end;
 	long v;
 
 	if (s == NULL)
 		return -1;
-	v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || v < 0 || v > 1000000)
-		v = -1;
+	if (never_ok && strcasecmp(s, "never") == 0)
+		v = USER_EXPIRE_NEVER;
+	else {
+		v = strtol(s, &end, 10);
+		if (*s == '\0' || *end != '\0' || v < 0 || v > 1000000)
+			v = -1;
+	}
 	free(s);
 	return (int)v;
-}
-
-static bool
-has_prefix(const char *v, size_t len, const char *prefix)
-{
-	size_t pl = strlen(prefix);
-
-	return len > pl && strncasecmp(v, prefix, pl) == 0;
 }
 
 static void
@@ -300,23 +390,58 @@ set_once(char **slot, char *value)
 		free_secret_str(value);
 }
 
-/* authPassword "SCRAM-SHA-256$..." (RFC 5803), userPassword
- * "{SCRAM-SHA-256}..." (the same fields) and "{CRYPT}..." into the record. */
-static void
-take_secret(struct user_record *u, const char *v, size_t len)
+/* RFC 3112 allows blanks around the '$' separators of authPassword;
+ * RFC 5803's form, which the verifier code parses, has none. */
+static char *
+without_blanks(const char *v, size_t len)
 {
-	if (has_prefix(v, len, "SCRAM-SHA-256$"))
-		set_once(&u->scram_sha256, xstrndup(v, len));
-	else if (has_prefix(v, len, "SCRAM-SHA-1$"))
-		set_once(&u->scram_sha1, xstrndup(v, len));
-	else if (has_prefix(v, len, "{SCRAM-SHA-256}"))
-		set_once(&u->scram_sha256, xasprintf("SCRAM-SHA-256$%.*s",
-		    (int)(len - 15), v + 15));
-	else if (has_prefix(v, len, "{SCRAM-SHA-1}"))
-		set_once(&u->scram_sha1, xasprintf("SCRAM-SHA-1$%.*s",
-		    (int)(len - 13), v + 13));
-	else if (has_prefix(v, len, "{CRYPT}"))
-		set_once(&u->crypt_hash, xstrndup(v + 7, len - 7));
+	char *s = xmalloc(len + 1), *p = s;
+
+	for (size_t i = 0; i < len; i++)
+		if (v[i] != ' ' && v[i] != '\t')
+			*p++ = v[i];
+	*p = '\0';
+	return s;
+}
+
+/* The value forms that carry a secret Postern can use. */
+static const struct secret_form {
+	const char *prefix;     /* matched without regard to case */
+	const char *mech;       /* SCRAM verifiers: RFC 5803 scheme */
+	size_t field;
+} secret_forms[] = {
+	{ "SCRAM-SHA-256$", "SCRAM-SHA-256", offsetof(struct user_record, scram_sha256) },
+	{ "SCRAM-SHA-1$", "SCRAM-SHA-1", offsetof(struct user_record, scram_sha1) },
+	{ "{SCRAM-SHA-256}", "SCRAM-SHA-256", offsetof(struct user_record, scram_sha256) },
+	{ "{SCRAM-SHA-1}", "SCRAM-SHA-1", offsetof(struct user_record, scram_sha1) },
+	{ "{CRYPT}", NULL, offsetof(struct user_record, crypt_hash) },
+};
+
+/* One secret value into the record; the first well-formed value of each
+ * kind wins, anything else (e.g. {SSHA}, which only a bind can check) is
+ * skipped. */
+static void
+take_secret(struct user_record *u, const char *value, size_t len)
+{
+	char *v = without_blanks(value, len), *s;
+	size_t pl;
+
+	for (size_t i = 0; i < sizeof(secret_forms) / sizeof(secret_forms[0]); i++) {
+		const struct secret_form *f = &secret_forms[i];
+
+		pl = strlen(f->prefix);
+		if (strlen(v) <= pl || strncasecmp(v, f->prefix, pl) != 0)
+			continue;
+		s = f->mech ? xasprintf("%s$%s", f->mech, v + pl) : xstrdup(v + pl);
+		if (f->mech && !scram_verifier_valid(s)) {
+			log_warn("LDAP %s: malformed %s verifier ignored", u->source,
+			    f->mech);
+			free_secret_str(s);
+		} else
+			set_once((char **)((char *)u + f->field), s);
+		break;
+	}
+	free_secret_str(v);
 }
 
 static void
@@ -332,16 +457,30 @@ take_secrets(LDAP *ld, LDAPMessage *e, const char *attr, struct user_record *u)
 	ldap_value_free_len(v);
 }
 
+static const char *
+store_root(const struct dir_ldap *dl)
+{
+	return dl->o.store_root ? dl->o.store_root : "/var/mail/postern";
+}
+
+/* The maildrop by the users file's rules (no "..", no blanks, relative
+ * means below store_root), so that whoever may write the attribute
+ * cannot point it anywhere; NULL if the value breaks them. */
 static char *
 maildrop_path(const struct dir_ldap *dl, const char *value, const char *name)
 {
-	const char *root = dl->o.store_root ? dl->o.store_root : "/var/mail/postern";
+	const char *why;
 
 	if (value == NULL)
-		return xasprintf("%s/%s", root, name);
+		return xasprintf("%s/%s", store_root(dl), name);
+	if ((why = dir_file_maildrop_check(value, store_root(dl))) != NULL) {
+		log_warn("LDAP user %s: maildrop \"%s\" refused: %s", name, value,
+		    why);
+		return NULL;
+	}
 	if (value[0] == '/')
 		return xstrdup(value);
-	return xasprintf("%s/%s", root, value);
+	return xasprintf("%s/%s", store_root(dl), value);
 }
 
 static bool
@@ -358,25 +497,52 @@ status_enabled(const struct dir_ldap *dl, LDAP *ld, LDAPMessage *e)
 	return on;
 }
 
-static struct user_record *
-record_from_entry(struct dir_ldap *dl, LDAPMessage *e, const char *asked)
+/*
+ * The canonical name is the entry's login attribute, never what the client
+ * typed: a case-insensitive match must not make "ALICE" a second user with
+ * a maildrop of its own.  An entry without a usable name is no user.
+ */
+static char *
+login_name(const struct dir_ldap *dl, LDAPMessage *e, const char *dn)
 {
-	struct user_record *u = xcalloc(1, sizeof(*u));
-	char *dn = ldap_get_dn(dl->ld, e), *drop;
+	char *name = first_value(dl->ld, e, dl->o.attr_login);
 
-	u->name = first_value(dl->ld, e, dl->o.attr_login);
-	if (u->name == NULL)
-		u->name = xstrdup(asked);
+	if (name != NULL && dir_file_name_valid(name))
+		return name;
+	log_warn("LDAP %s: %s %s; entry ignored", dn, dl->o.attr_login,
+	    name ? "is not a valid user name" : "is missing");
+	free(name);
+	return NULL;
+}
+
+static struct user_record *
+record_from_entry(struct dir_ldap *dl, LDAPMessage *e)
+{
+	struct user_record *u;
+	char *dn = ldap_get_dn(dl->ld, e), *name, *drop;
+
+	if ((name = login_name(dl, e, dn ? dn : "(no DN)")) == NULL) {
+		ldap_memfree(dn);
+		return NULL;
+	}
+	u = xcalloc(1, sizeof(*u));
+	u->name = name;
+	u->source = xstrdup(dn ? dn : "");
+	ldap_memfree(dn);
 	drop = first_value(dl->ld, e, dl->o.attr_maildrop);
 	u->maildrop = maildrop_path(dl, drop, u->name);
 	free(drop);
+	/* A maildrop we refuse to use is the administrator's to fix. */
+	if (u->maildrop == NULL) {
+		u->maildrop = xstrdup("");
+		u->no_access = true;
+	}
 	u->enabled = status_enabled(dl, dl->ld, e);
-	u->login_delay = int_value(dl->ld, e, dl->o.attr_login_delay);
-	u->expire_days = int_value(dl->ld, e, dl->o.attr_expire);
+	u->login_delay = int_value(dl->ld, e, dl->o.attr_login_delay, false);
+	u->expire_days = int_value(dl->ld, e, dl->o.attr_expire, true);
 	take_secrets(dl->ld, e, dl->o.attr_secret, u);
-	u->source = xstrdup(dn ? dn : "");
-	u->bind_dn = xstrdup(dn ? dn : "");
-	ldap_memfree(dn);
+	if (dl->o.password_by_bind)
+		u->bind_dn = xstrdup(u->source);
 	return u;
 }
 
@@ -388,11 +554,13 @@ check_access(struct dir_ldap *dl, struct user_record *u)
 	LDAPMessage *res;
 	int r;
 
-	if (dl->o.access_filter == NULL)
+	if (dl->o.access_filter == NULL || u->no_access)
 		return DIR_OK;
-	r = dir_search(dl, u->bind_dn, LDAP_SCOPE_BASE, dl->o.access_filter,
+	r = dir_search(dl, u->source, LDAP_SCOPE_BASE, dl->o.access_filter,
 	    attrs, &res);
 	if (r != LDAP_SUCCESS && r != LDAP_NO_SUCH_OBJECT) {
+		log_warn("LDAP access check for %s: %s", u->name,
+		    ldap_err2string(r));
 		ldap_msgfree(res);
 		return DIR_TEMPFAIL;
 	}
@@ -402,41 +570,54 @@ check_access(struct dir_ldap *dl, struct user_record *u)
 }
 
 static enum dir_result
+search_result(struct dir_ldap *dl, int r, LDAPMessage *res, const char *value)
+{
+	if (r == LDAP_SIZELIMIT_EXCEEDED) {
+		log_warn("LDAP: \"%s\" matches several entries; refusing", value);
+		return DIR_NOTFOUND;
+	}
+	if (r == LDAP_NO_SUCH_OBJECT)
+		return DIR_NOTFOUND;
+	if (r != LDAP_SUCCESS) {
+		/* Why each server failed has been logged already. */
+		log_warn("LDAP search: %s", r == LDAP_SERVER_DOWN ?
+		    "no server available" : ldap_err2string(r));
+		return DIR_TEMPFAIL;
+	}
+	return ldap_count_entries(dl->ld, res) == 1 ? DIR_OK : DIR_NOTFOUND;
+}
+
+static enum dir_result
 lookup_filter(struct dir_ldap *dl, const char *template, char key,
     const char *value, struct user_record **out)
 {
-	char *attrs[] = {
-		(char *)dl->o.attr_login, (char *)dl->o.attr_maildrop,
-		(char *)dl->o.attr_status, (char *)dl->o.attr_login_delay,
-		(char *)dl->o.attr_expire, (char *)dl->o.attr_secret, NULL,
-	}, *compact[7], *filter;
+	const char *want[] = {
+		dl->o.attr_login, dl->o.attr_maildrop, dl->o.attr_status,
+		dl->o.attr_login_delay, dl->o.attr_expire, dl->o.attr_secret,
+	};
+	char *attrs[sizeof(want) / sizeof(want[0]) + 1], *filter;
 	LDAPMessage *res;
 	enum dir_result dr;
-	int r, n = 0;
+	size_t n = 0;
+	int r;
 
-	for (int i = 0; i < 6; i++)
-		if (attrs[i])
-			compact[n++] = attrs[i];
-	compact[n] = NULL;
+	*out = NULL;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (want[i])
+			attrs[n++] = (char *)want[i];
+	attrs[n] = NULL;
 	filter = ldap_filter_build(template, key, value);
 	r = dir_search(dl, dl->o.base, ldap_scope_value(dl->o.scope), filter,
-	    compact, &res);
+	    attrs, &res);
 	free(filter);
-	if (r == LDAP_SIZELIMIT_EXCEEDED) {
-		log_warn("LDAP: \"%s\" matches several entries; refusing", value);
+	if ((dr = search_result(dl, r, res, value)) == DIR_OK &&
+	    (*out = record_from_entry(dl, ldap_first_entry(dl->ld, res))) == NULL)
 		dr = DIR_NOTFOUND;
-	} else if (r != LDAP_SUCCESS)
-		dr = r == LDAP_NO_SUCH_OBJECT ? DIR_NOTFOUND : DIR_TEMPFAIL;
-	else if (ldap_count_entries(dl->ld, res) != 1)
-		dr = DIR_NOTFOUND;
-	else {
-		*out = record_from_entry(dl, ldap_first_entry(dl->ld, res), value);
-		if ((dr = check_access(dl, *out)) != DIR_OK) {
-			user_record_free(*out);
-			*out = NULL;
-		}
-	}
 	ldap_msgfree(res);
+	if (dr == DIR_OK && (dr = check_access(dl, *out)) != DIR_OK) {
+		user_record_free(*out);
+		*out = NULL;
+	}
 	return dr;
 }
 
@@ -450,24 +631,27 @@ enum dir_result
 dir_ldap_lookup_principal(struct dir_ldap *dl, const char *principal,
     struct user_record **out)
 {
+	*out = NULL;
 	if (dl->o.principal_filter == NULL)
 		return DIR_NOTFOUND;
 	return lookup_filter(dl, dl->o.principal_filter, 'p', principal, out);
 }
 
+/* Password checks. */
+
 /* A bind as the user on a handle of its own, so the service connection
- * keeps its identity. */
+ * keeps its identity; to the server that answered the lookup first. */
 static enum dir_result
 bind_as_user(struct dir_ldap *dl, const char *dn, const char *password,
     bool *ok)
 {
 	struct berval cred = { strlen(password), (char *)password };
-	char err[256];
+	size_t which;
 	LDAP *ud;
 	int r;
 
-	if ((ud = ldap_open_handle(&dl->o, err, sizeof(err))) == NULL) {
-		log_warn("LDAP user bind: %s", err);
+	if ((ud = open_any(dl, dl->current, &which)) == NULL) {
+		log_warn("LDAP user bind: no server answers");
 		return DIR_TEMPFAIL;
 	}
 	r = ldap_sasl_bind_s(ud, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
@@ -476,7 +660,8 @@ bind_as_user(struct dir_ldap *dl, const char *dn, const char *password,
 	if (r == LDAP_SUCCESS || r == LDAP_INVALID_CREDENTIALS ||
 	    r == LDAP_INAPPROPRIATE_AUTH || r == LDAP_UNWILLING_TO_PERFORM)
 		return DIR_OK;
-	log_warn("LDAP user bind: %s", ldap_err2string(r));
+	log_warn("LDAP %s: bind as %s: %s", dl->uris[which], dn,
+	    ldap_err2string(r));
 	return DIR_TEMPFAIL;
 }
 
@@ -485,11 +670,88 @@ dir_ldap_check_password(struct dir_ldap *dl, const struct user_record *u,
     const char *password, bool *ok)
 {
 	*ok = false;
-	/* An empty password would be an anonymous bind: success for nobody. */
-	if (*password == '\0')
+	/* An empty password would be an unauthenticated bind (RFC 4513
+	 * 5.1.2), which some servers answer with success. */
+	if (password == NULL || *password == '\0')
 		return DIR_OK;
-	if (dl->o.password_by_bind && u->bind_dn && *u->bind_dn)
+	if (dl->o.password_by_bind) {
+		if (u->bind_dn == NULL || *u->bind_dn == '\0')
+			return DIR_OK;
 		return bind_as_user(dl, u->bind_dn, password, ok);
+	}
 	*ok = user_password_check(u, password);
 	return DIR_OK;
+}
+
+/* Opening from the configuration. */
+
+char *
+dir_ldap_read_secret(const char *path, char *err, size_t errlen)
+{
+	char buf[LDAP_SECRET_MAX], *s;
+	struct stat st;
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0)
+		log_warn("%s is readable by others than its owner: make it "
+		    "mode 0600", path);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	/* A DN with an empty password is an unauthenticated bind, which some
+	 * servers accept as anonymous: no verifier would ever be readable. */
+	if (buf[0] == '\0') {
+		snprintf(err, errlen, "%s: empty", path);
+		return NULL;
+	}
+	s = xstrdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return s;
+}
+
+struct directory *
+dir_ldap_open_config(const struct config *cfg, char *err, size_t errlen)
+{
+	struct directory_ldap_options o = {
+		.uris = cfg->ldap_uris,
+		.starttls = cfg->ldap_starttls,
+		.ca_file = cfg->ldap_ca_file,
+		.bind_method = cfg->ldap_bind_method,
+		.bind_dn = cfg->ldap_bind_dn,
+		.base = cfg->ldap_base,
+		.scope = cfg->ldap_scope,
+		.user_filter = cfg->ldap_user_filter,
+		.principal_filter = cfg->ldap_principal_filter,
+		.access_filter = cfg->ldap_access_filter,
+		.attr_login = cfg->ldap_attr_login,
+		.attr_maildrop = cfg->ldap_attr_maildrop,
+		.attr_status = cfg->ldap_attr_status,
+		.status_enabled = cfg->ldap_status_enabled,
+		.attr_login_delay = cfg->ldap_attr_login_delay,
+		.attr_expire = cfg->ldap_attr_expire,
+		.attr_secret = cfg->ldap_attr_secret,
+		.store_root = cfg->store_root,
+		.password_by_bind = cfg->ldap_password_check != NULL &&
+		    strcmp(cfg->ldap_password_check, "bind") == 0,
+		.timeout = cfg->ldap_timeout,
+	};
+	struct directory *d;
+	char *pw = NULL;
+
+	if (cfg->ldap_bind_password_file &&
+	    (pw = dir_ldap_read_secret(cfg->ldap_bind_password_file, err,
+	    errlen)) == NULL)
+		return NULL;
+	o.bind_password = pw;
+	if ((d = directory_ldap_open(&o)) == NULL)
+		snprintf(err, errlen, "%s: the LDAP settings are incomplete or "
+		    "invalid", cfg->path);
+	free_secret_str(pw);
+	return d;
 }

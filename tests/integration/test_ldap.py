@@ -11,7 +11,9 @@ import base64
 import os
 import re
 import shutil
+import signal
 import stat
+import subprocess
 import time
 
 import pytest
@@ -22,9 +24,10 @@ from conftest import (BUILD, IS_ROOT, POSTERN, REPO, SANITIZER_RE,
                       free_port)
 from helpers import Pop3, corpus, plain_ir, run, scram_login
 from kdc import kdc, krb_settings  # noqa: F401 (fixture)
-from slapd import (ACCESS_GROUP, PACKAGING, PASSWORDS, PEOPLE, SERVICE_DN,
-                   SERVICE_PW, module_slapd, seed_ldif, slapd,  # noqa: F401
-                   user_dn)
+from slapd import (ACCESS_GROUP, PACKAGING, PASSWORDS, PEOPLE, SCHEMA_DIR,
+                   SERVICE_DN, SERVICE_PW, module_slapd, need_tools,
+                   scram_verifier, seed_ldif, slapd, user_dn,
+                   user_entry)  # noqa: F401
 
 MSGS = corpus()
 TIMEOUT = 2             # ldap_timeout of the daemons here
@@ -37,7 +40,7 @@ def need(tool):
         pytest.fail("%s is not installed (.ci/run installs it)" % tool)
 
 
-# -- the daemons' surroundings -----------------------------------------------------
+# -- the daemons' surroundings ------------------------------------------------
 
 def make_maildir(path, messages):
     for sub in ("new", "cur", "tmp"):
@@ -154,7 +157,7 @@ def server(env, store, secret_file, directory):
     d.stop()
 
 
-# -- clients ----------------------------------------------------------------------
+# -- clients ------------------------------------------------------------------
 
 def attempt(port, ctx, user, password, deadline=10):
     """USER/PASS on the implicit-TLS port; returns the PASS reply (after
@@ -204,7 +207,7 @@ def timed(fn, *args):
     return out, time.monotonic() - t0
 
 
-# -- logins ----------------------------------------------------------------------
+# -- logins -------------------------------------------------------------------
 
 def test_user_pass(server, ctx):
     assert_ok(attempt(server.port("pop3s"), ctx, "alice", PASSWORDS["alice"]))
@@ -230,6 +233,18 @@ def test_scram_with_verifiers_from_ldap(server, ctx, mech):
                            PASSWORDS["alice"])
     assert_ok(resp)
     assert verified
+
+
+def test_scram_plus_with_verifiers_from_ldap(server, env):
+    """The same verifiers serve SCRAM-SHA-256-PLUS (tls-exporter)."""
+    c = helpers.pyopenssl_pop3(server.port("pop3s"), env.ca)
+    with c:
+        resp, verified = scram_login(
+            c, "SCRAM-SHA-256-PLUS", "alice", PASSWORDS["alice"],
+            cbind=("tls-exporter", c.sock.exporter()))
+        assert_ok(resp)
+        assert verified
+        c.ok("QUIT")
 
 
 def test_mpop_scram_sha256(server, env, tmp_path):
@@ -299,6 +314,60 @@ def test_filter_injection_finds_nobody(server, directory, ctx, name):
         assert "*" not in f, f
 
 
+def test_login_name_is_the_directorys(server, ctx, store):
+    """uid matches without regard to case; the user is the entry's uid,
+    so "ALICE" reaches alice's maildrop, not one of its own."""
+    assert_ok(attempt(server.port("pop3s"), ctx, "ALICE", PASSWORDS["alice"]))
+    resp, _ = scram(server.port("pop3s"), ctx, "SCRAM-SHA-256", "Alice",
+                    PASSWORDS["alice"])
+    assert_ok(resp)
+    assert not os.path.exists(os.path.join(store, "ALICE"))
+
+
+def add_member(directory, name, password, *extra):
+    directory.add(user_entry(name, password, extra=extra))
+    directory.modify("dn: %s\nchangetype: modify\nadd: member\n"
+                     "member: %s\n" % (ACCESS_GROUP, user_dn(name)))
+
+
+def test_maildrop_attribute_cannot_escape(server, directory, ctx):
+    """Whoever may write posternMaildrop cannot point it out of store_root
+    with "..": the account is refused with [SYS/PERM]."""
+    add_member(directory, "eve", "eve-Ldap-pw5",
+               "posternMaildrop: ../ldap-store/alice")
+    assert_code(attempt(server.port("pop3s"), ctx, "eve", "eve-Ldap-pw5"),
+                "SYS/PERM")
+    assert "maildrop \"../ldap-store/alice\" refused" in server.log_text()
+
+
+def test_entry_without_usable_name_is_nobody(server, directory, ctx):
+    """A uid that could not be a maildrop name under store_root makes the
+    entry no user at all."""
+    add_member(directory, "x/..", "slash-Ldap-pw6")
+    assert_code(attempt(server.port("pop3s"), ctx, "x/..", "slash-Ldap-pw6"),
+                "AUTH")
+    assert "is not a valid user name; entry ignored" in server.log_text()
+
+
+def test_malformed_verifier_ignored(server, directory, ctx, store):
+    """A broken authPassword value is skipped (and logged), the good one
+    after it still serves."""
+    pw = "frank-Ldap-pw7"
+    make_maildir(os.path.join(store, "frank"), MSGS)
+    give(os.path.join(store, "frank"))
+    add_member(directory, "frank", pw)
+    directory.modify(
+        "dn: %s\nchangetype: modify\nreplace: authPassword\n"
+        "authPassword: SCRAM-SHA-256$4096:bm90IGJhc2U2NA$$:\n"
+        "authPassword: %s\n" % (user_dn("frank"),
+                                 scram_verifier("SCRAM-SHA-256", pw)))
+    resp, verified = scram(server.port("pop3s"), ctx, "SCRAM-SHA-256",
+                           "frank", pw)
+    assert_ok(resp)
+    assert verified
+    assert "malformed SCRAM-SHA-256 verifier ignored" in server.log_text()
+
+
 def test_no_secret_in_logs(server, directory):
     """Neither the daemon's log nor its config holds a password or
     verifier (the bind password stays in its own file)."""
@@ -329,7 +398,7 @@ def test_secret_file_is_roots_alone(secret_file, server, ctx):
     assert_ok(attempt(server.port("pop3s"), ctx, "alice", PASSWORDS["alice"]))
 
 
-# -- GSSAPI: the principal maps to a name that is looked up in LDAP ---------------------
+# -- GSSAPI: the principal maps to a name that is looked up in LDAP -----------
 
 def test_gssapi_user_from_ldap(env, kdc, store, secret_file, directory,
                                tmp_path):
@@ -358,7 +427,7 @@ def test_gssapi_user_from_ldap(env, kdc, store, secret_file, directory,
         d.stop()
 
 
-# -- ldap_password_check = bind ------------------------------------------------------
+# -- ldap_password_check = bind -----------------------------------------------
 
 @pytest.fixture(scope="module")
 def bind_server(env, store, secret_file, directory):
@@ -452,8 +521,12 @@ main(int argc, char **argv)
 		printf("open: %s\n", err);
 		return 1;
 	}
-	r = directory_lookup(d, argv[2], &u);
-	printf("lookup %s\n", res(r));
+	/* A name with '@' goes through ldap_principal_filter. */
+	if (strchr(argv[2], '@') != NULL)
+		r = directory_lookup_principal(d, argv[2], &u);
+	else
+		r = directory_lookup(d, argv[2], &u);
+	printf("lookup %s%s%s\n", res(r), u ? " " : "", u ? u->name : "");
 	while (r == DIR_OK && fgets(line, sizeof(line), stdin) != NULL) {
 		line[strcspn(line, "\n")] = '\0';
 		enum dir_result c = directory_check_password(d, u, line, &ok);
@@ -512,22 +585,52 @@ def test_backend_bind_check(probe, bind_server, directory):
     before = directory.log_size()
     out, err = probe(bind_server.config, "bob",
                      [PASSWORDS["bob"], "wrong", ""])
-    assert out == ["lookup ok", "check right", "check wrong",
+    assert out == ["lookup ok bob", "check right", "check wrong",
                    "check wrong"], err
     assert len(user_binds(directory, before, "bob")) == 2
 
 
 def test_backend_verifier_check(probe, server):
     out, err = probe(server.config, "alice", [PASSWORDS["alice"], "x", ""])
-    assert out == ["lookup ok", "check right", "check wrong",
+    assert out == ["lookup ok alice", "check right", "check wrong",
                    "check wrong"], err
     out, _ = probe(server.config, "bob", [PASSWORDS["bob"]])
-    assert out == ["lookup ok", "check wrong"]
+    assert out == ["lookup ok bob", "check wrong"]
     out, _ = probe(server.config, "*", [])
     assert out == ["lookup notfound"]
 
 
-# -- failover and outages ----------------------------------------------------------------
+def test_backend_principal_lookup(probe, env, store, secret_file, directory,
+                                  tmp_path):
+    """ldap_principal_filter (the backend's principal lookup; the daemon
+    maps principals by realm today): here by mail, which the test entries
+    have, with the principal escaped like any name."""
+    conf = tmp_path / "postern.conf"
+    conf.write_text(config_text(
+        env, [("pop3s", "127.0.0.1", free_port())],
+        ldap_settings(env, directory.uri, store, secret_file,
+                      ldap_principal_filter="(&(objectClass=posternAccount)"
+                                            "(mail=%p))")))
+    out, err = probe(str(conf), "alice@postern.test")
+    assert out == ["lookup ok alice"], err
+    out, err = probe(str(conf), "*@postern.test")
+    assert out == ["lookup notfound"], err
+    out, err = probe(server_config_without_principal(env, store, secret_file,
+                                                     directory, tmp_path),
+                     "alice@postern.test")
+    assert out == ["lookup notfound"], err
+
+
+def server_config_without_principal(env, store, secret_file, directory,
+                                    tmp_path):
+    conf = tmp_path / "plain.conf"
+    conf.write_text(config_text(env, [("pop3s", "127.0.0.1", free_port())],
+                                ldap_settings(env, directory.uri, store,
+                                              secret_file)))
+    return str(conf)
+
+
+# -- failover and outages -----------------------------------------------------
 
 def login_round(port, ctx, rounds, who=("alice", "carol", "dave")):
     """Logins that must each come back within ldap_timeout + MARGIN with
@@ -607,7 +710,23 @@ def test_directory_down_then_back(slapd, ldap_daemon, env, ctx):
     assert d.pid == pid and d.proc.poll() is None
 
 
-# -- postern user show ----------------------------------------------------------------
+def test_external_bind_over_ldapi(slapd, ldap_daemon, env, ctx):
+    """ldap_bind_method = external over ldapi://: slapd maps the workers'
+    uid to the service account, which alone may read the verifiers.
+    StartTLS stays on in the config and is (rightly) not tried on ldapi."""
+    s = slapd("ldapi", tls=(env.cert, env.key), external_uid=SERVICE_UID)
+    d = ldap_daemon([s], ldap_uris=s.ldapi_uri, ldap_bind_method="external",
+                    ldap_bind_dn=None, ldap_bind_password_file=None)
+    port = d.port("pop3s")
+    resp, verified = scram(port, ctx, "SCRAM-SHA-256", "alice",
+                           PASSWORDS["alice"])
+    assert_ok(resp)
+    assert verified
+    assert_code(attempt(port, ctx, "dave", PASSWORDS["dave"]), "SYS/PERM")
+    assert re.search(r'BIND dn="" method=163', s.log_text())
+
+
+# -- postern user show --------------------------------------------------------
 
 def admin(config, *args, stdin=None):
     return run([POSTERN, "-c", config, *args],
@@ -674,6 +793,20 @@ def test_user_show_directory_down(slapd, env, store, secret_file, tmp_path):
     assert "unavailable" in r.stderr.decode()
 
 
+def test_empty_bind_password_file_refused(env, store, directory, tmp_path):
+    """An empty password would make the service bind unauthenticated."""
+    pw = tmp_path / "empty.pw"
+    pw.write_text("\n")
+    os.chmod(pw, 0o600)
+    conf = tmp_path / "postern.conf"
+    conf.write_text(config_text(env, [("pop3s", "127.0.0.1", free_port())],
+                                ldap_settings(env, directory.uri, store,
+                                              str(pw))))
+    r, _ = show(str(conf), "alice")
+    assert r.returncode == 1
+    assert "%s: empty" % pw in r.stderr.decode()
+
+
 @pytest.mark.parametrize("args", [("user", "add", "erin"),
                                   ("user", "passwd", "alice"),
                                   ("user", "del", "alice"),
@@ -686,7 +819,7 @@ def test_user_edits_refused_for_ldap(server, args):
     assert "directory is ldap" in r.stderr.decode()
 
 
-# -- packaging/ldap ---------------------------------------------------------------------
+# -- packaging/ldap -----------------------------------------------------------
 
 def test_example_ldif_and_conf(slapd, env, tmp_path, secret_file):
     """example.ldif loads into a slapd with the shipped schema, and
@@ -732,9 +865,6 @@ def test_example_ldif_and_conf(slapd, env, tmp_path, secret_file):
 def test_cn_config_schema_ldif(tmp_path):
     """authpassword.ldif and postern.ldif load into a cn=config slapd the
     way a Debian site would add them (ldapadd -Y EXTERNAL over ldapi)."""
-    from slapd import SCHEMA_DIR, need_tools
-    import signal
-    import subprocess
     need_tools()
     d = tmp_path
     (d / "db").mkdir()
