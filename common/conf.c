@@ -132,6 +132,7 @@ static const struct conf_key conf_keys[] = {
 	K_TYPED(krb5_keytab, CT_STR, NULL),
 	K_TYPED(krb5_service, CT_WORD, "pop"),
 	K_TYPED(krb5_realms, CT_STR, NULL),
+	K_TYPED(sasl_proxy_users, CT_STR, NULL),
 	K_TYPED(audit_socket, CT_PATH, "/dev/log"),
 	K_CHOICE(audit_facility_auth, "authpriv", facilities),
 	K_CHOICE(audit_facility, "mail", facilities),

@@ -104,6 +104,7 @@ struct config {
 	char *krb5_keytab;
 	char *krb5_service;     /* "pop" */
 	char *krb5_realms;      /* space-separated realms stripped from principals */
+	char *sasl_proxy_users; /* identities that may log in as any user */
 
 	/* audit trail (doc/postern-audit.7) */
 	char *audit_socket;     /* unix datagram socket of the logger: /dev/log */

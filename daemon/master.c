@@ -409,6 +409,7 @@ master_init_sasl(const struct server *srv)
 	o.mechanisms = xstrdup(cfg->sasl_mechanisms);
 	o.keytab = cfg->krb5_keytab ? xstrdup(cfg->krb5_keytab) : NULL;
 	o.realms = cfg->krb5_realms ? xstrdup(cfg->krb5_realms) : NULL;
+	o.proxy_users = cfg->sasl_proxy_users ? xstrdup(cfg->sasl_proxy_users) : NULL;
 	return psasl_global_init(&o, srv->dir);
 }
 

@@ -16,6 +16,7 @@ struct psasl_global_options {
 	const char *mechanisms;  /* offered, in order, e.g. "SCRAM-SHA-256 PLAIN" */
 	const char *keytab;      /* GSSAPI acceptor keytab, may be NULL */
 	const char *realms;      /* realms stripped from principals */
+	const char *proxy_users; /* may log in as any user (authzid) */
 };
 
 /* Channel binding data taken from the TLS session. */

@@ -136,6 +136,8 @@ psasl_options_set(const struct psasl_global_options *o)
 	    "mechanisms");
 	psasl_mechs_clean();
 	psasl_split(o->realms, psasl_opt.realms, PSASL_MAXREALMS, "realms");
+	psasl_split(o->proxy_users, psasl_opt.proxy_users, PSASL_MAXPROXIES,
+	    "proxy users");
 	psasl_opt.mech_list = psasl_mechs_join(NULL, NULL);
 }
 
@@ -148,6 +150,8 @@ psasl_options_free(void)
 		free(psasl_opt.mechs[i]);
 	for (i = 0; psasl_opt.realms[i] != NULL; i++)
 		free(psasl_opt.realms[i]);
+	for (i = 0; psasl_opt.proxy_users[i] != NULL; i++)
+		free(psasl_opt.proxy_users[i]);
 	free(psasl_opt.service);
 	free(psasl_opt.keytab);
 	free(psasl_opt.mech_list);
@@ -346,13 +350,15 @@ psasl_canon_user(sasl_conn_t *conn, void *context, const char *in,
 	return SASL_OK;
 }
 
-/* Hook for configured proxy rights ("authid may act as authzid"): none
- * exist yet, so only acting as oneself is allowed. */
+/* Proxy rights come only from the configuration (sasl_proxy_users): such
+ * an identity, e.g. a mail archiver, may log in as any user. */
 static bool
 psasl_proxy_allowed(const char *authid, const char *authzid)
 {
-	(void)authid;
 	(void)authzid;
+	for (size_t i = 0; psasl_opt.proxy_users[i] != NULL; i++)
+		if (strcmp(psasl_opt.proxy_users[i], authid) == 0)
+			return true;
 	return false;
 }
 

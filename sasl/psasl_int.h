@@ -13,6 +13,7 @@
 
 #define PSASL_MAXMECHS  16
 #define PSASL_MAXREALMS 16
+#define PSASL_MAXPROXIES 16
 #define PSASL_DETAILLEN 256
 
 struct psasl {
@@ -42,6 +43,7 @@ struct psasl_opt_state {
 	char *keytab;
 	char *mechs[PSASL_MAXMECHS + 1];        /* upper case, no -PLUS */
 	char *realms[PSASL_MAXREALMS + 1];
+	char *proxy_users[PSASL_MAXPROXIES + 1];
 	char *mech_list;                        /* the above, joined */
 };
 extern struct psasl_opt_state psasl_opt;
