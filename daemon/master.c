@@ -145,6 +145,7 @@ server_prepare(struct server *srv, struct config *cfg, char *err, size_t errlen)
 		tls_ctx_free(next.tls);
 		return false;
 	}
+	directory_preload(next.dir);
 	next.listeners = listeners_open(cfg, srv->listeners, srv->nlisteners,
 	    &next.nlisteners, err, errlen);
 	if (next.listeners == NULL) {

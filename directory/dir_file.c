@@ -705,6 +705,12 @@ dir_file_lookup(struct dir_file *df, const char *name,
 }
 
 enum dir_result
+dir_file_preload(struct dir_file *df)
+{
+	return dir_file_refresh(df);
+}
+
+enum dir_result
 dir_file_foreach(struct dir_file *df,
     void (*fn)(const struct user_record *u, void *arg), void *arg)
 {

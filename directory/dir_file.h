@@ -28,6 +28,9 @@ struct dir_file;
 /* Never fails for a missing file: lookups answer DIR_TEMPFAIL until it
  * appears.  NULL only when o->path is missing. */
 struct dir_file *dir_file_open(const struct directory_file_options *o);
+/* Reads the file now: the master calls it before forking, so that every
+ * worker shares the parsed table instead of parsing its own copy. */
+enum dir_result dir_file_preload(struct dir_file *df);
 /* Re-reads the file first if its inode, size, mtime or ctime changed. */
 enum dir_result dir_file_lookup(struct dir_file *df, const char *name,
     struct user_record **out);

@@ -24,6 +24,7 @@ struct dir_ops {
 	    struct user_record **out);
 	enum dir_result (*check_password)(void *impl,
 	    const struct user_record *u, const char *password, bool *ok);
+	void (*preload)(void *impl);
 };
 
 struct directory {
@@ -43,8 +44,14 @@ file_close(void *impl)
 	dir_file_close(impl);
 }
 
+static void
+file_preload(void *impl)
+{
+	(void)dir_file_preload(impl);
+}
+
 static const struct dir_ops file_ops = { "file", file_lookup, file_close,
-	NULL, NULL };
+	NULL, NULL, file_preload };
 
 static enum dir_result
 ldap_lookup(void *impl, const char *name, struct user_record **out)
@@ -73,7 +80,7 @@ ldap_check_password(void *impl, const struct user_record *u,
 }
 
 static const struct dir_ops ldap_ops = { "ldap", ldap_lookup, ldap_close,
-	ldap_lookup_principal, ldap_check_password };
+	ldap_lookup_principal, ldap_check_password, NULL };
 
 static struct directory *
 directory_new(const struct dir_ops *ops, void *impl)
@@ -120,6 +127,13 @@ directory_check_password(struct directory *d, const struct user_record *u,
 		return d->ops->check_password(d->impl, u, password, ok);
 	*ok = user_password_check(u, password);
 	return DIR_OK;
+}
+
+void
+directory_preload(struct directory *d)
+{
+	if (d && d->ops->preload)
+		d->ops->preload(d->impl);
 }
 
 enum dir_result

@@ -75,6 +75,9 @@ enum dir_result directory_check_password(struct directory *d,
     const struct user_record *u, const char *password, bool *ok);
 enum dir_result directory_lookup(struct directory *d, const char *name,
     struct user_record **out);
+/* Loads what can be loaded before the workers fork (the users file), so
+ * that they share it. */
+void directory_preload(struct directory *d);
 void directory_close(struct directory *d);
 void user_record_free(struct user_record *u);
 
