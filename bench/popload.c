@@ -7,9 +7,14 @@
  *	popload hold    [opts] -n SESSIONS [-c PROCS]
  *
  * Not part of the autotools build (bench/Makefile or bench/run builds it
- * with one gcc line), so there is no config.h.  It talks to any POP3
+ * with one gcc line, -lssl -lcrypto -lgssapi_krb5), so there is no
+ * config.h.  It talks to any POP3
  * server: bench/run points it at posternd and at Dovecot in turn, with the
  * same flags, so the two sets of figures are comparable.
+ *
+ * Logins authenticate with USER/PASS, AUTH PLAIN, AUTH SCRAM-SHA-256
+ * (-a scram) or AUTH GSSAPI (-a gssapi, tickets already in a ccache per
+ * user under -k CCDIR).
  *
  * Results go to stdout as one line of key=value pairs that a script can
  * read; diagnostics (the first few errors of each client) go to stderr.
@@ -41,8 +46,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gssapi/gssapi.h>
+#include <gssapi/gssapi_krb5.h>
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 
 /* One read buffer per connection; RETR streams through it line by line. */
@@ -56,7 +67,7 @@
 #define MAX_RUNS	1000
 
 enum tls_mode { TLS_NONE, TLS_STLS, TLS_IMPLICIT };
-enum auth_mode { AUTH_USERPASS, AUTH_PLAIN };
+enum auth_mode { AUTH_USERPASS, AUTH_PLAIN, AUTH_SCRAM, AUTH_GSSAPI };
 
 struct opts {
 	const char *host;
@@ -66,6 +77,7 @@ struct opts {
 	const char *user;	/* a name, or a prefix when nusers > 0 */
 	int nusers;		/* names are user0 .. user(nusers-1) */
 	const char *pass;
+	const char *ccdir;	/* GSSAPI: ccache FILE:ccdir/USER per user */
 	int clients;
 	double duration;
 	int runs;
@@ -98,7 +110,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s logins|retr|listing|hold [-h HOST] -p PORT\n"
-	    "\t[-m plain|stls|tls] [-a user|plain] -u USER [-U NUSERS]"
+	    "\t[-m plain|stls|tls] [-a user|plain|scram|gssapi] [-k CCDIR] -u USER [-U NUSERS]"
 	    " -w PASSWORD\n"
 	    "\t[-c CLIENTS] [-d SECONDS] [-r RUNS] [-b BATCH] [-n SESSIONS]"
 	    " [-t TIMEOUT]\n", progname);
@@ -383,6 +395,331 @@ auth_plain(struct conn *c, const char *user, const char *pass)
 	return conn_cmd(c, "AUTH PLAIN %s\r\n", b64);
 }
 
+/* ---- SCRAM-SHA-256 (RFC 5802, RFC 7677) over AUTH (RFC 5034) ---- */
+
+#define SCRAM_MAX	1024
+
+/* Base64 of len bytes into out (NUL-terminated); out needs 4/3 len + 1. */
+static void
+b64_enc(char *out, const unsigned char *in, size_t len)
+{
+	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+}
+
+/* Strict enough for a benchmark: EVP_DecodeBlock, minus the padding. */
+static int
+b64_dec(unsigned char *out, size_t outlen, const char *in)
+{
+	size_t len = strlen(in);
+	int n;
+
+	if (len % 4 != 0 || len / 4 * 3 > outlen)
+		return -1;
+	if ((n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len)) < 0)
+		return -1;
+	while (len > 0 && in[--len] == '=')
+		n--;
+	out[n] = '\0';
+	return n;
+}
+
+/* The "+ " challenge decoded into out; -1 (and errmsg) otherwise. */
+static int
+scram_challenge(struct conn *c, char *out, size_t outlen)
+{
+	char *line;
+
+	if ((line = conn_line(c)) == NULL)
+		return -1;
+	if (strncmp(line, "+ ", 2) != 0) {
+		conn_fail(c, "SCRAM: server said", line);
+		return strncmp(line, "-ERR", 4) == 0 ? 0 : -1;
+	}
+	if (b64_dec((unsigned char *)out, outlen - 1, line + 2) < 0)
+		return conn_fail(c, "SCRAM", "bad base64 challenge"), -1;
+	return 1;
+}
+
+static int
+scram_send(struct conn *c, const char *msg)
+{
+	char b64[SCRAM_MAX * 2];
+
+	b64_enc(b64, (const unsigned char *)msg, strlen(msg));
+	strcat(b64, "\r\n");
+	return conn_write(c, b64, strlen(b64));
+}
+
+static const char *
+scram_attr(const char *msg, char name)
+{
+	for (const char *p = msg; p != NULL; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (p[0] == name && p[1] == '=')
+			return p + 2;
+	}
+	return NULL;
+}
+
+static void
+hmac256(const unsigned char *key, size_t klen, const void *data,
+    size_t dlen, unsigned char *out)
+{
+	unsigned int n = SHA256_DIGEST_LENGTH;
+
+	HMAC(EVP_sha256(), key, (int)klen, data, dlen, out, &n);
+}
+
+/* From server-first: the client-final message and the expected server
+ * signature, or -1 if server-first is malformed. */
+static int
+scram_final(const struct opts *o, const char *cfirst_bare,
+    const char *cnonce, const char *sfirst, char *cfinal, size_t cflen,
+    unsigned char *ssig)
+{
+	unsigned char salt[256], sp[SHA256_DIGEST_LENGTH];
+	unsigned char ck[SHA256_DIGEST_LENGTH], sk[SHA256_DIGEST_LENGTH];
+	unsigned char stored[SHA256_DIGEST_LENGTH], csig[SHA256_DIGEST_LENGTH];
+	char nonce[256], b64salt[400], auth[SCRAM_MAX * 3], proof_b64[64];
+	const char *r = scram_attr(sfirst, 'r'), *s = scram_attr(sfirst, 's');
+	const char *i = scram_attr(sfirst, 'i');
+	int slen, iter;
+
+	if (r == NULL || s == NULL || i == NULL ||
+	    strncmp(r, cnonce, strlen(cnonce)) != 0 ||
+	    strcspn(r, ",") >= sizeof(nonce) ||
+	    strcspn(s, ",") >= sizeof(b64salt))
+		return -1;
+	snprintf(nonce, sizeof(nonce), "%.*s", (int)strcspn(r, ","), r);
+	snprintf(b64salt, sizeof(b64salt), "%.*s", (int)strcspn(s, ","), s);
+	if ((slen = b64_dec(salt, sizeof(salt) - 1, b64salt)) <= 0 ||
+	    (iter = atoi(i)) < 1)
+		return -1;
+	if (PKCS5_PBKDF2_HMAC(o->pass, (int)strlen(o->pass), salt, slen,
+	    iter, EVP_sha256(), sizeof(sp), sp) != 1)
+		return -1;
+	hmac256(sp, sizeof(sp), "Client Key", 10, ck);
+	hmac256(sp, sizeof(sp), "Server Key", 10, sk);
+	SHA256(ck, sizeof(ck), stored);
+	/* c=biws is base64("n,,"): no channel binding, no authzid. */
+	snprintf(auth, sizeof(auth), "%s,%s,c=biws,r=%s", cfirst_bare,
+	    sfirst, nonce);
+	hmac256(stored, sizeof(stored), auth, strlen(auth), csig);
+	for (size_t k = 0; k < sizeof(ck); k++)
+		ck[k] ^= csig[k];
+	b64_enc(proof_b64, ck, sizeof(ck));
+	hmac256(sk, sizeof(sk), auth, strlen(auth), ssig);
+	OPENSSL_cleanse(sp, sizeof(sp));
+	OPENSSL_cleanse(ck, sizeof(ck));
+	if ((size_t)snprintf(cfinal, cflen, "c=biws,r=%s,p=%s", nonce,
+	    proof_b64) >= cflen)
+		return -1;
+	return 0;
+}
+
+/* 1: +OK, 0: -ERR, -1: other error (server signature included). */
+static int
+auth_scram(struct conn *c, const struct opts *o, const char *user)
+{
+	unsigned char rnd[18], ssig[SHA256_DIGEST_LENGTH];
+	char cnonce[32], cfirst[SCRAM_MAX], sfirst[SCRAM_MAX];
+	char cfinal[SCRAM_MAX], sfinal[SCRAM_MAX], want[64];
+	const char *v;
+	int r;
+
+	/* User names here have no ',' or '=', so no =2C/=3D escaping. */
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return conn_fail(c, "SCRAM", "no random bytes"), -1;
+	b64_enc(cnonce, rnd, sizeof(rnd));
+	snprintf(cfirst, sizeof(cfirst), "n,,n=%s,r=%s", user, cnonce);
+	if (conn_write(c, "AUTH SCRAM-SHA-256\r\n", 20) < 0)
+		return -1;
+	/* An empty first challenge, then the client-first message. */
+	if ((r = scram_challenge(c, sfirst, sizeof(sfirst))) != 1)
+		return r;
+	if (scram_send(c, cfirst) < 0)
+		return -1;
+	if ((r = scram_challenge(c, sfirst, sizeof(sfirst))) != 1)
+		return r;
+	if (scram_final(o, cfirst + 3, cnonce, sfirst, cfinal,
+	    sizeof(cfinal), ssig) < 0)
+		return conn_fail(c, "SCRAM", "bad server-first message"), -1;
+	if (scram_send(c, cfinal) < 0)
+		return -1;
+	if ((r = scram_challenge(c, sfinal, sizeof(sfinal))) != 1)
+		return r;
+	b64_enc(want, ssig, sizeof(ssig));
+	if ((v = scram_attr(sfinal, 'v')) == NULL || strcmp(v, want) != 0)
+		return conn_fail(c, "SCRAM", "wrong server signature"), -1;
+	/* RFC 5034: no success data, so an empty answer to server-final. */
+	if (conn_write(c, "\r\n", 2) < 0 || (v = conn_line(c)) == NULL)
+		return -1;
+	if (strncmp(v, "+OK", 3) == 0)
+		return 1;
+	conn_fail(c, "SCRAM: server said", v);
+	return strncmp(v, "-ERR", 4) == 0 ? 0 : -1;
+}
+
+/* ---- GSSAPI (RFC 4752) over AUTH, with tickets already in a ccache ---- */
+
+/* One base64 line of len bytes (an empty line if len is 0). */
+static int
+b64_send(struct conn *c, const void *data, size_t len)
+{
+	char *b64 = malloc(len / 3 * 4 + 8);
+	int r;
+
+	if (b64 == NULL)
+		return conn_fail(c, "GSSAPI", "out of memory"), -1;
+	b64_enc(b64, data, len);
+	strcat(b64, "\r\n");
+	r = conn_write(c, b64, strlen(b64));
+	free(b64);
+	return r;
+}
+
+/* A "+ " challenge, decoded into a malloc'd buffer. */
+static int
+gss_challenge(struct conn *c, gss_buffer_desc *tok)
+{
+	char *line;
+	size_t len;
+	int n;
+
+	if ((line = conn_line(c)) == NULL)
+		return -1;
+	if (strncmp(line, "+ ", 2) != 0) {
+		conn_fail(c, "GSSAPI: server said", line);
+		return strncmp(line, "-ERR", 4) == 0 ? 0 : -1;
+	}
+	len = strlen(line + 2);
+	if ((tok->value = malloc(len / 4 * 3 + 1)) == NULL)
+		return conn_fail(c, "GSSAPI", "out of memory"), -1;
+	if ((n = b64_dec(tok->value, len / 4 * 3, line + 2)) < 0) {
+		free(tok->value);
+		tok->value = NULL;
+		return conn_fail(c, "GSSAPI", "bad base64 challenge"), -1;
+	}
+	tok->length = (size_t)n;
+	return 1;
+}
+
+static void
+gss_fail(struct conn *c, const char *what, OM_uint32 major, OM_uint32 minor)
+{
+	OM_uint32 min2, ctx = 0;
+	gss_buffer_desc msg = GSS_C_EMPTY_BUFFER;
+
+	/* The minor (mechanism) status says more than the major one. */
+	gss_display_status(&min2, minor ? minor : major,
+	    minor ? GSS_C_MECH_CODE : GSS_C_GSS_CODE, GSS_C_NO_OID, &ctx,
+	    &msg);
+	conn_fail(c, what, msg.length ? (const char *)msg.value : "failed");
+	gss_release_buffer(&min2, &msg);
+}
+
+/* The security layer step: unwrap the server's offer, answer "no layer"
+ * with an empty authzid. */
+static int
+gss_layer(struct conn *c, gss_ctx_id_t ctx, gss_buffer_desc *in)
+{
+	unsigned char answer[4] = { 0x01, 0, 0, 0 };
+	gss_buffer_desc plain = GSS_C_EMPTY_BUFFER, out = GSS_C_EMPTY_BUFFER;
+	gss_buffer_desc ans = { sizeof(answer), answer };
+	OM_uint32 major, minor;
+	int r;
+
+	major = gss_unwrap(&minor, ctx, in, &plain, NULL, NULL);
+	if (GSS_ERROR(major) || plain.length != 4 ||
+	    !(((unsigned char *)plain.value)[0] & 0x01)) {
+		gss_release_buffer(&minor, &plain);
+		return conn_fail(c, "GSSAPI", "bad security layer offer"), -1;
+	}
+	gss_release_buffer(&minor, &plain);
+	major = gss_wrap(&minor, ctx, 0, GSS_C_QOP_DEFAULT, &ans, NULL, &out);
+	if (GSS_ERROR(major))
+		return gss_fail(c, "gss_wrap", major, minor), -1;
+	r = b64_send(c, out.value, out.length);
+	gss_release_buffer(&minor, &out);
+	return r < 0 ? -1 : 1;
+}
+
+static int
+gss_exchange(struct conn *c, gss_name_t target, gss_ctx_id_t *ctx)
+{
+	gss_buffer_desc in = GSS_C_EMPTY_BUFFER, out = GSS_C_EMPTY_BUFFER;
+	OM_uint32 major = GSS_S_CONTINUE_NEEDED, minor;
+	int r;
+
+	if (conn_write(c, "AUTH GSSAPI\r\n", 13) < 0)
+		return -1;
+	if ((r = gss_challenge(c, &in)) != 1)
+		return r;
+	for (;;) {
+		if (major == GSS_S_COMPLETE) {
+			/* Context done: the next challenge is the layer offer. */
+			r = gss_layer(c, *ctx, &in);
+			break;
+		}
+		major = gss_init_sec_context(&minor, GSS_C_NO_CREDENTIAL, ctx,
+		    target, GSS_C_NO_OID, GSS_C_MUTUAL_FLAG |
+		    GSS_C_SEQUENCE_FLAG, 0, GSS_C_NO_CHANNEL_BINDINGS,
+		    in.length ? &in : GSS_C_NO_BUFFER, NULL, &out, NULL, NULL);
+		free(in.value);
+		in.value = NULL;
+		in.length = 0;
+		if (GSS_ERROR(major)) {
+			gss_fail(c, "gss_init_sec_context", major, minor);
+			r = -1;
+			break;
+		}
+		r = b64_send(c, out.value, out.length);
+		gss_release_buffer(&minor, &out);
+		if (r < 0 || (r = gss_challenge(c, &in)) != 1)
+			break;
+	}
+	free(in.value);
+	return r;
+}
+
+/* 1: +OK, 0: -ERR, -1: other error. */
+static int
+auth_gssapi(struct conn *c, const struct opts *o, const char *user)
+{
+	static gss_name_t target = GSS_C_NO_NAME;
+	gss_buffer_desc name = { 13, "pop@localhost" };
+	gss_ctx_id_t ctx = GSS_C_NO_CONTEXT;
+	OM_uint32 major, minor;
+	char cc[512], *line;
+	int r;
+
+	if (target == GSS_C_NO_NAME) {
+		major = gss_import_name(&minor, &name,
+		    GSS_C_NT_HOSTBASED_SERVICE, &target);
+		if (GSS_ERROR(major))
+			return gss_fail(c, "gss_import_name", major, minor), -1;
+	}
+	/* Each user's tickets are in a ccache of its own. */
+	if (o->ccdir != NULL) {
+		snprintf(cc, sizeof(cc), "FILE:%s/%s", o->ccdir, user);
+		major = gss_krb5_ccache_name(&minor, cc, NULL);
+		if (GSS_ERROR(major))
+			return gss_fail(c, "gss_krb5_ccache_name", major,
+			    minor), -1;
+	}
+	r = gss_exchange(c, target, &ctx);
+	gss_delete_sec_context(&minor, &ctx, GSS_C_NO_BUFFER);
+	if (r != 1)
+		return r;
+	if ((line = conn_line(c)) == NULL)
+		return -1;
+	if (strncmp(line, "+OK", 3) == 0)
+		return 1;
+	conn_fail(c, "GSSAPI: server said", line);
+	return strncmp(line, "-ERR", 4) == 0 ? 0 : -1;
+}
+
 /* Connects and authenticates. 1: logged in, 0: -ERR, -1: other error. */
 static int
 pop_login(struct conn *c, const struct opts *o, const char *user)
@@ -403,6 +740,10 @@ pop_login(struct conn *c, const struct opts *o, const char *user)
 	}
 	if (o->auth == AUTH_PLAIN)
 		return auth_plain(c, user, o->pass);
+	if (o->auth == AUTH_SCRAM)
+		return auth_scram(c, o, user);
+	if (o->auth == AUTH_GSSAPI)
+		return auth_gssapi(c, o, user);
 	if ((r = conn_cmd(c, "USER %s\r\n", user)) != 1)
 		return r;
 	return conn_cmd(c, "PASS %s\r\n", o->pass);
@@ -844,6 +1185,21 @@ parse_mode(struct opts *o, const char *s)
 		usage();
 }
 
+static void
+parse_auth(struct opts *o, const char *s)
+{
+	if (strcmp(s, "user") == 0)
+		o->auth = AUTH_USERPASS;
+	else if (strcmp(s, "plain") == 0)
+		o->auth = AUTH_PLAIN;
+	else if (strcmp(s, "scram") == 0)
+		o->auth = AUTH_SCRAM;
+	else if (strcmp(s, "gssapi") == 0)
+		o->auth = AUTH_GSSAPI;
+	else
+		usage();
+}
+
 static int
 parse_int(const char *s, int lo, int hi)
 {
@@ -862,18 +1218,16 @@ parse_opts(struct opts *o, int argc, char **argv)
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "a:b:c:d:h:m:n:p:r:t:u:U:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:b:c:d:h:k:m:n:p:r:t:u:U:w:")) != -1) {
 		switch (ch) {
 		case 'a':
-			if (strcmp(optarg, "user") && strcmp(optarg, "plain"))
-				usage();
-			o->auth = strcmp(optarg, "plain") == 0 ?
-			    AUTH_PLAIN : AUTH_USERPASS;
+			parse_auth(o, optarg);
 			break;
 		case 'b': o->batch = parse_int(optarg, 1, 64); break;
 		case 'c': o->clients = parse_int(optarg, 1, 4096); break;
 		case 'd': o->duration = parse_int(optarg, 1, 3600); break;
 		case 'h': o->host = optarg; break;
+		case 'k': o->ccdir = optarg; break;
 		case 'm': parse_mode(o, optarg); break;
 		case 'n': o->sessions = parse_int(optarg, 1, 100000); break;
 		case 'p': o->port = parse_int(optarg, 1, 65535); break;
