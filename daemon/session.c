@@ -99,6 +99,7 @@ session_auth_attempt(struct session *s, const char *mech, const char *login)
 {
 	char *p;
 
+	directory_forget(s->srv->dir);
 	snprintf(s->auth_mech, sizeof(s->auth_mech), "%s", mech);
 	for (p = s->auth_mech; *p; p++)
 		*p = (char)toupper((unsigned char)*p);

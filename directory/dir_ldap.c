@@ -48,7 +48,18 @@ struct dir_ldap {
 	LDAP *ld;
 	pid_t owner;            /* process that opened ld */
 	time_t retry_after;
+	/* The last entry found: one login looks its user up several times
+	 * (SASL's check, its auxprop, the session), and each would be a
+	 * search. Dropped at each new authentication attempt
+	 * (directory_forget), and reused for LDAP_CACHE_SECONDS at most. */
+	char *cache_name;
+	struct user_record *cache_rec;
+	struct timespec cache_at;
 };
+
+#define LDAP_CACHE_SECONDS 2
+
+static void cache_drop(struct dir_ldap *dl);
 
 /* The string options, copied on open and freed on close: the config they
  * come from is freed on reload. */
@@ -134,6 +145,7 @@ dir_ldap_close(struct dir_ldap *dl)
 	if (dl == NULL)
 		return;
 	forget_handle(dl);
+	cache_drop(dl);
 	for (size_t i = 0; i < NSTRING_OPTIONS; i++)
 		free_secret_str(*option_slot(&dl->o, i));
 	for (size_t i = 0; i < dl->nuris; i++)
@@ -621,10 +633,48 @@ lookup_filter(struct dir_ldap *dl, const char *template, char key,
 	return dr;
 }
 
+static void
+cache_drop(struct dir_ldap *dl)
+{
+	free(dl->cache_name);
+	user_record_free(dl->cache_rec);
+	dl->cache_name = NULL;
+	dl->cache_rec = NULL;
+}
+
+void
+dir_ldap_forget(struct dir_ldap *dl)
+{
+	cache_drop(dl);
+}
+
+static bool
+cache_fresh(const struct dir_ldap *dl, const char *name)
+{
+	struct timespec now;
+
+	if (dl->cache_name == NULL || strcmp(dl->cache_name, name) != 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec - dl->cache_at.tv_sec < LDAP_CACHE_SECONDS;
+}
+
 enum dir_result
 dir_ldap_lookup(struct dir_ldap *dl, const char *name, struct user_record **out)
 {
-	return lookup_filter(dl, dl->o.user_filter, 'u', name, out);
+	enum dir_result r;
+
+	if (cache_fresh(dl, name)) {
+		*out = user_record_copy(dl->cache_rec);
+		return DIR_OK;
+	}
+	cache_drop(dl);
+	if ((r = lookup_filter(dl, dl->o.user_filter, 'u', name, out)) == DIR_OK) {
+		dl->cache_name = xstrdup(name);
+		dl->cache_rec = user_record_copy(*out);
+		clock_gettime(CLOCK_MONOTONIC, &dl->cache_at);
+	}
+	return r;
 }
 
 enum dir_result

@@ -24,6 +24,8 @@ enum dir_result dir_ldap_lookup_principal(struct dir_ldap *dl,
 enum dir_result dir_ldap_check_password(struct dir_ldap *dl,
     const struct user_record *u, const char *password, bool *ok);
 void dir_ldap_close(struct dir_ldap *dl);
+/* Drops the entry kept from the last lookup. */
+void dir_ldap_forget(struct dir_ldap *dl);
 
 /* The directory described by cfg's ldap_* keys (and store_root), the
  * service bind password read from ldap_bind_password_file: run it as

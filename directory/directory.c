@@ -25,6 +25,7 @@ struct dir_ops {
 	enum dir_result (*check_password)(void *impl,
 	    const struct user_record *u, const char *password, bool *ok);
 	void (*preload)(void *impl);
+	void (*forget)(void *impl);
 };
 
 struct directory {
@@ -51,7 +52,7 @@ file_preload(void *impl)
 }
 
 static const struct dir_ops file_ops = { "file", file_lookup, file_close,
-	NULL, NULL, file_preload };
+	NULL, NULL, file_preload, NULL };
 
 static enum dir_result
 ldap_lookup(void *impl, const char *name, struct user_record **out)
@@ -79,8 +80,14 @@ ldap_check_password(void *impl, const struct user_record *u,
 	return dir_ldap_check_password(impl, u, password, ok);
 }
 
+static void
+ldap_forget(void *impl)
+{
+	dir_ldap_forget(impl);
+}
+
 static const struct dir_ops ldap_ops = { "ldap", ldap_lookup, ldap_close,
-	ldap_lookup_principal, ldap_check_password, NULL };
+	ldap_lookup_principal, ldap_check_password, NULL, ldap_forget };
 
 static struct directory *
 directory_new(const struct dir_ops *ops, void *impl)
@@ -130,6 +137,13 @@ directory_check_password(struct directory *d, const struct user_record *u,
 }
 
 void
+directory_forget(struct directory *d)
+{
+	if (d && d->ops->forget)
+		d->ops->forget(d->impl);
+}
+
+void
 directory_preload(struct directory *d)
 {
 	if (d && d->ops->preload)
@@ -170,4 +184,26 @@ user_record_free(struct user_record *u)
 	free(u->source);
 	free(u->bind_dn);
 	free(u);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+struct user_record *
+user_record_copy(const struct user_record *u)
+{
+	struct user_record *c = xmalloc(sizeof(*c));
+
+	*c = *u;
+	c->name = dup_or_null(u->name);
+	c->maildrop = dup_or_null(u->maildrop);
+	c->scram_sha256 = dup_or_null(u->scram_sha256);
+	c->scram_sha1 = dup_or_null(u->scram_sha1);
+	c->crypt_hash = dup_or_null(u->crypt_hash);
+	c->source = dup_or_null(u->source);
+	c->bind_dn = dup_or_null(u->bind_dn);
+	return c;
 }

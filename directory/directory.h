@@ -78,7 +78,11 @@ enum dir_result directory_lookup(struct directory *d, const char *name,
 /* Loads what can be loaded before the workers fork (the users file), so
  * that they share it. */
 void directory_preload(struct directory *d);
+/* A new authentication attempt begins: what a backend kept from the
+ * previous lookups of a login must be asked for again. */
+void directory_forget(struct directory *d);
 void directory_close(struct directory *d);
 void user_record_free(struct user_record *u);
+struct user_record *user_record_copy(const struct user_record *u);
 
 #endif
