@@ -93,9 +93,12 @@ psasl_mechs_clean(void)
 		for (j = 0; j < k && strcmp(psasl_opt.mechs[j], m) != 0; j++)
 			;
 		if (!psasl_mech_valid(m) || psasl_is_plus(m) || j < k ||
+		    strcmp(m, "LOGIN") == 0 ||
 		    (strcmp(m, "GSSAPI") == 0 && psasl_opt.keytab == NULL)) {
 			/* -PLUS variants follow their base mechanism;
-			 * GSSAPI needs a keytab. */
+			 * GSSAPI needs a keytab; LOGIN is PLAIN's obsolete
+			 * twin, and Debian's plugin leaks the password it
+			 * was sent when the user name is empty. */
 			log_warn("sasl: mechanism \"%s\" ignored", m);
 			free(m);
 			continue;
