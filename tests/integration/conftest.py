@@ -447,6 +447,18 @@ def trusted_server(env, users):
     d.stop()
 
 
+def stop_all(daemons):
+    """Stops each daemon and fails the test with every problem found."""
+    errors = []
+    for d in daemons:
+        try:
+            d.stop()
+        except pytest.fail.Exception as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("\n".join(errors))
+
+
 @pytest.fixture
 def daemon(env, users, request):
     """Factory for a private daemon, stopped (and checked) at teardown."""
@@ -459,14 +471,7 @@ def daemon(env, users, request):
         return d.start() if start else d
 
     yield make
-    errors = []
-    for d in made:
-        try:
-            d.stop()
-        except pytest.fail.Exception as e:
-            errors.append(str(e))
-    if errors:
-        pytest.fail("\n".join(errors))
+    stop_all(made)
 
 
 # -- hooks ------------------------------------------------------------------------

@@ -32,7 +32,8 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT, SERVICE_GID, SERVICE_UID, Daemon, free_port
+from conftest import (IS_ROOT, SERVICE_GID, SERVICE_UID, Daemon, free_port,
+                      stop_all)
 from helpers import run
 
 REALM = "POSTERN.TEST"
@@ -330,11 +331,4 @@ def krb_daemon(env, users, kdc, request):
         return d
 
     yield make
-    errors = []
-    for d in made:
-        try:
-            d.stop()
-        except pytest.fail.Exception as e:
-            errors.append(str(e))
-    if errors:
-        pytest.fail("\n".join(errors))
+    stop_all(made)

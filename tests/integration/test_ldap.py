@@ -21,7 +21,7 @@ import pytest
 import helpers
 from conftest import (BUILD, IS_ROOT, POSTERN, REPO, SANITIZER_RE,
                       SERVICE_GID, SERVICE_UID, Daemon, config_text,
-                      free_port)
+                      free_port, stop_all)
 from helpers import Pop3, corpus, plain_ir, run, scram_login
 from kdc import kdc, krb_settings  # noqa: F401 (fixture)
 from slapd import (ACCESS_GROUP, PACKAGING, PASSWORDS, PEOPLE, SCHEMA_DIR,
@@ -131,14 +131,7 @@ def ldap_daemon(env, store, secret_file, request):
         return d.start() if start else d
 
     yield make
-    errors = []
-    for d in made:
-        try:
-            d.stop()
-        except pytest.fail.Exception as e:
-            errors.append(str(e))
-    if errors:
-        pytest.fail("\n".join(errors))
+    stop_all(made)
 
 
 @pytest.fixture(scope="module")
