@@ -115,12 +115,32 @@ audit_use(const struct config *cfg, bool force)
 	sink_close();
 }
 
+/* While the logger is absent, try again at most this often: every RETR
+ * would otherwise pay a socket() and a failed connect(). */
+#define AUDIT_RETRY_MS 250
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static bool
 sink_connect(void)
 {
+	static long long retry_at;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, e;
 
+	/* With audit_required a login waits on this: always try. */
+	if (!audit.required && now_ms() < retry_at) {
+		errno = ECONNREFUSED;
+		return false;
+	}
+	retry_at = 0;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", audit.path);
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
@@ -128,6 +148,7 @@ sink_connect(void)
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		e = errno;
 		close(fd);
+		retry_at = now_ms() + AUDIT_RETRY_MS;
 		errno = e;
 		return false;
 	}
