@@ -15,6 +15,7 @@ import re
 import socket
 import ssl
 import subprocess
+import shutil
 import time
 
 TIMEOUT = 15            # seconds for any single socket operation
@@ -604,3 +605,33 @@ def stat(conn):
 def listing(conn, command):
     conn.ok(command)
     return parse_listing(conn.multi())
+
+
+# -- tools and the build under test -------------------------------------------
+
+def need(tool):
+    """Fails (never skips) when a tool the suite relies on is missing."""
+    import pytest
+    if not shutil.which(tool):
+        pytest.fail("%s is not installed (.ci/run installs it)" % tool)
+
+
+def ok(r):
+    """A subprocess result that must have succeeded, with its output if not."""
+    assert r.returncode == 0, "exit %d\nstdout: %s\nstderr: %s" % (
+        r.returncode, r.stdout.decode(errors="replace")[-3000:],
+        r.stderr.decode(errors="replace")[-3000:])
+    return r
+
+
+def make_vars(build, *names):
+    """Variables (KRB5_CFLAGS, PST_SAN_CFLAGS, ...) from the build's
+    Makefile, so test helpers compile with the flags of the build under
+    test, sanitizers included."""
+    out = dict.fromkeys(names, "")
+    with open(os.path.join(build, "Makefile")) as f:
+        for line in f:
+            name, sep, value = line.partition(" = ")
+            if sep and name in out:
+                out[name] = value.strip()
+    return out

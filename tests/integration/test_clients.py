@@ -2,27 +2,13 @@
 
 import os
 import re
-import shutil
 
 import pytest
 
 import helpers
-from helpers import run
-from helpers import corpus, crlf, message_id
+from helpers import corpus, crlf, message_id, need, ok, run
 
 MSGS = corpus()
-
-
-def need(tool):
-    if not shutil.which(tool):
-        pytest.fail("%s is not installed (.ci/run installs it)" % tool)
-
-
-def ok(r):
-    assert r.returncode == 0, "exit %d\nstdout: %s\nstderr: %s" % (
-        r.returncode, r.stdout.decode(errors="replace")[-3000:],
-        r.stderr.decode(errors="replace")[-3000:])
-    return r
 
 
 # -- curl ---------------------------------------------------------------------

@@ -10,22 +10,10 @@ import time
 import pytest
 
 import helpers
-from helpers import Pop3, corpus, crlf, message_id, run
+from helpers import Pop3, corpus, crlf, message_id, need, ok, run
 from kdc import REALM, kdc, krb_daemon  # noqa: F401 (fixtures)
 
 MSGS = corpus()
-
-
-def need(tool):
-    if not shutil.which(tool):
-        pytest.fail("%s is not installed (.ci/run installs it)" % tool)
-
-
-def ok(r):
-    assert r.returncode == 0, "exit %d\nstdout: %s\nstderr: %s" % (
-        r.returncode, r.stdout.decode(errors="replace")[-3000:],
-        r.stderr.decode(errors="replace")[-3000:])
-    return r
 
 
 def text(r):

@@ -16,7 +16,6 @@ Two layers, both against the throwaway realm of kdc.py:
 import os
 import re
 import select
-import shutil
 import socket
 import struct
 import subprocess
@@ -25,6 +24,7 @@ import time
 import pytest
 
 import helpers
+from helpers import need
 from conftest import BUILD, IS_ROOT, REPO, SANITIZER_RE, free_port
 from helpers import Pop3, corpus, message_id, run
 from kdc import REALM, kdc, krb_daemon  # noqa: F401 (fixtures)
@@ -37,11 +37,6 @@ APPL = b"KPOPV1.0\0"
 KRB_ERROR_TAG = 0x7e    # [APPLICATION 30]: a KRB-ERROR
 AP_REP_TAG = 0x6f       # [APPLICATION 15]: an AP-REP
 QUICK = 5               # seconds within which a bad client must be dropped
-
-
-def need(tool):
-    if not shutil.which(tool):
-        pytest.fail("%s is not installed (.ci/run installs it)" % tool)
 
 
 def msg(data):
@@ -85,17 +80,9 @@ def closed_within(sock, seconds):
 # -- building the C helpers ------------------------------------------------------
 
 def make_vars():
-    """KRB5_CFLAGS & co. from the build's Makefile, so the helpers use
-    the flags (sanitizers included) of the build under test."""
-    want = ("KRB5_CFLAGS", "KRB5_LIBS", "OPENSSL_LIBS", "PST_SAN_CFLAGS",
-            "PST_STD_CFLAGS")
-    out = dict.fromkeys(want, "")
-    with open(os.path.join(BUILD, "Makefile")) as f:
-        for line in f:
-            name, sep, value = line.partition(" = ")
-            if sep and name in out:
-                out[name] = value.strip()
-    return out
+    return helpers.make_vars(
+        BUILD, "KRB5_CFLAGS", "KRB5_LIBS", "OPENSSL_LIBS",
+        "PST_SAN_CFLAGS", "PST_STD_CFLAGS")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ access group (memberOf)."""
 import base64
 import os
 import re
-import shutil
 import signal
 import stat
 import subprocess
@@ -19,6 +18,7 @@ import time
 import pytest
 
 import helpers
+from helpers import need
 from conftest import (BUILD, IS_ROOT, POSTERN, REPO, SANITIZER_RE,
                       SERVICE_GID, SERVICE_UID, Daemon, config_text,
                       free_port, stop_all)
@@ -33,11 +33,6 @@ MSGS = corpus()
 TIMEOUT = 2             # ldap_timeout of the daemons here
 MARGIN = 3              # seconds a login may take on top of it
 USER_FILTER = "(&(objectClass=posternAccount)(uid=%u))"
-
-
-def need(tool):
-    if not shutil.which(tool):
-        pytest.fail("%s is not installed (.ci/run installs it)" % tool)
 
 
 # -- the daemons' surroundings ------------------------------------------------
@@ -535,15 +530,9 @@ main(int argc, char **argv)
 
 
 def make_vars():
-    want = ("LDAP_LIBS", "OPENSSL_LIBS", "CRYPT_LIBS", "PST_SAN_CFLAGS",
-            "PST_STD_CFLAGS", "LDAP_CFLAGS")
-    out = dict.fromkeys(want, "")
-    with open(os.path.join(BUILD, "Makefile")) as f:
-        for line in f:
-            name, sep, value = line.partition(" = ")
-            if sep and name in out:
-                out[name] = value.strip()
-    return out
+    return helpers.make_vars(
+        BUILD, "LDAP_LIBS", "OPENSSL_LIBS", "CRYPT_LIBS",
+        "PST_SAN_CFLAGS", "PST_STD_CFLAGS", "LDAP_CFLAGS")
 
 
 @pytest.fixture(scope="module")
