@@ -52,7 +52,8 @@ effective_login_delay(const struct session *s)
 	return s->user->login_delay >= 0 ? s->user->login_delay : s->cfg->login_delay;
 }
 
-static enum cmd_result
+/* Opens and locks the maildrop; false (answered, reason noted) if not. */
+static bool
 login_open_maildrop(struct session *s)
 {
 	enum resp_code rc = RC_SYS_TEMP;
@@ -72,9 +73,9 @@ login_open_maildrop(struct session *s)
 			reply_err(s, RC_SYS_TEMP, "Maildrop is temporarily unavailable");
 			s->md_fail_reason = "temp-failure";
 		}
-		return CMD_DONE;
+		return false;
 	}
-	return CMD_DONE;
+	return true;
 }
 
 static void
@@ -119,7 +120,7 @@ session_login(struct session *s, const char *name)
 		login_fail_cleanup(s, "no-access");
 		return CMD_DONE;
 	}
-	if (login_open_maildrop(s) != CMD_DONE || s->md == NULL) {
+	if (!login_open_maildrop(s)) {
 		login_fail_cleanup(s, s->md_fail_reason);
 		return CMD_DONE;
 	}

@@ -154,7 +154,6 @@ session_init(struct session *s, struct server *srv, struct sb_slot *slot,
 	io_init(&s->io, fd, s->cfg->login_timeout * 1000);
 }
 
-static void session_format_addrs(struct session *s);
 
 static void
 session_format_addrs(struct session *s)

@@ -12,9 +12,3 @@ policy_cleartext_allowed(const struct policy_conn *pc)
 	return netblock_list_match(pc->cfg->trusted_networks,
 	    pc->cfg->ntrusted_networks, pc->client);
 }
-
-bool
-policy_user_pass_offered(const struct policy_conn *pc)
-{
-	return policy_cleartext_allowed(pc);
-}

@@ -18,8 +18,5 @@ struct policy_conn {
  * Only under TLS, from a configured trusted network, or where the
  * administrator explicitly allowed cleartext. */
 bool policy_cleartext_allowed(const struct policy_conn *pc);
-/* USER/PASS are not offered at all on KPOP listeners except as KPOP's own
- * ticket-backed form. */
-bool policy_user_pass_offered(const struct policy_conn *pc);
 
 #endif
