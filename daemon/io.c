@@ -216,6 +216,24 @@ io_write(struct io *io, const void *data, size_t len)
 	}
 }
 
+char *
+io_reserve(struct io *io, size_t len)
+{
+	if (io->failed || len > IO_WBUF_SIZE)
+		return NULL;
+	if (IO_WBUF_SIZE - io->wlen < len && !io_flush(io))
+		return NULL;
+	return io->wbuf + io->wlen;
+}
+
+void
+io_commit(struct io *io, size_t len)
+{
+	io->wlen += len;
+	if (io->wlen == IO_WBUF_SIZE)
+		io_flush(io);
+}
+
 void
 io_puts(struct io *io, const char *s)
 {

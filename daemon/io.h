@@ -12,7 +12,7 @@
  * flush (RFC 2449 §6.6). */
 
 #define IO_RBUF_SIZE 16384
-#define IO_WBUF_SIZE 65536
+#define IO_WBUF_SIZE 131072
 /* One TLS record carries at most 16 KiB: writing in such pieces keeps
  * RETR over TLS at full records. */
 #define IO_TLS_CHUNK 16384
@@ -50,6 +50,11 @@ bool io_input_pending(struct io *io);
  * handshake must not be taken as commands inside TLS. Returns how many. */
 size_t io_discard_input(struct io *io);
 void io_write(struct io *io, const void *data, size_t len);
+/* Room for len bytes at the end of the write buffer, flushing first if
+ * needed; NULL when len exceeds the buffer or output has failed. The
+ * caller fills some of it and says how much with io_commit. */
+char *io_reserve(struct io *io, size_t len);
+void io_commit(struct io *io, size_t len);
 void io_puts(struct io *io, const char *s);
 void io_printf(struct io *io, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -5,18 +5,37 @@
 #include <unistd.h>
 
 #include "daemon/msgsend.h"
+#include "daemon/wireform.h"
 
 #define READ_CHUNK 65536
+/* Input converted per reservation: its wire form (at most twice as big)
+ * always fits the write buffer, which then goes out in large writes. */
+#define CONVERT_PIECE 16384
 
 struct msg_state {
-	bool line_start;     /* next byte begins a line */
+	struct wireform wf;
 	bool in_body;        /* the header/body separator has been sent */
-	char last;           /* last byte written on the current line */
 	size_t line_len;     /* bytes of the current line, CR excluded */
 	long body_left;      /* body lines still to send; < 0: all */
 };
 
-/* Ends a line read from the store; false once TOP has sent enough. */
+/* Sends buf[0..n) in wire form. */
+static void
+send_wire(struct io *io, struct wireform *wf, const char *buf, size_t n)
+{
+	while (n > 0 && !io->failed) {
+		size_t piece = n < CONVERT_PIECE ? n : CONVERT_PIECE;
+		char *out = io_reserve(io, WIREFORM_ROOM(piece));
+
+		if (out == NULL)
+			return;
+		io_commit(io, wireform_copy(wf, out, buf, piece));
+		buf += piece;
+		n -= piece;
+	}
+}
+
+/* Ends a line of TOP's output; false once enough body lines are out. */
 static bool
 line_done(struct msg_state *m)
 {
@@ -25,41 +44,41 @@ line_done(struct msg_state *m)
 			m->body_left--;
 	} else if (m->line_len == 0)
 		m->in_body = true;
-	m->line_start = true;
 	m->line_len = 0;
-	m->last = '\n';
 	return !(m->in_body && m->body_left == 0);
+}
+
+/* TOP: line by line, counting; false when the quota is reached. */
+static bool
+send_counted(struct io *io, struct msg_state *m, const char *buf, size_t n)
+{
+	const char *p = buf, *end = buf + n;
+
+	while (p < end) {
+		const char *lf = memchr(p, '\n', (size_t)(end - p));
+		size_t seg = (size_t)((lf != NULL ? lf : end) - p);
+
+		send_wire(io, &m->wf, p, seg + (lf != NULL));
+		if (seg > 0)
+			m->line_len += seg - (p[seg - 1] == '\r');
+		if (lf == NULL)
+			break;
+		p = lf + 1;
+		if (!line_done(m))
+			return false;
+	}
+	return true;
 }
 
 /* Sends buf[0..n); false when the line quota of TOP is reached. */
 static bool
 send_chunk(struct io *io, struct msg_state *m, const char *buf, size_t n)
 {
-	size_t i = 0;
-
-	while (i < n) {
-		const char *lf;
-		size_t seg;
-
-		if (m->line_start && buf[i] == '.')
-			io_write(io, ".", 1);
-		m->line_start = false;
-		lf = memchr(buf + i, '\n', n - i);
-		seg = lf ? (size_t)(lf - (buf + i)) : n - i;
-		if (seg > 0) {
-			io_write(io, buf + i, seg);
-			m->last = buf[i + seg - 1];
-			m->line_len += seg - (m->last == '\r');
-		}
-		i += seg;
-		if (lf == NULL)
-			break;
-		io_write(io, m->last == '\r' ? "\n" : "\r\n", m->last == '\r' ? 1 : 2);
-		i++;
-		if (!line_done(m))
-			return false;
+	if (m->body_left < 0) {
+		send_wire(io, &m->wf, buf, n);
+		return true;
 	}
-	return true;
+	return send_counted(io, m, buf, n);
 }
 
 bool
@@ -67,8 +86,7 @@ message_send(struct io *io, int fd, long body_lines)
 {
 	static char buf[READ_CHUNK];
 	struct msg_state m = {
-		.line_start = true,
-		.last = '\n',
+		.wf = WIREFORM_INIT,
 		.body_left = body_lines,
 	};
 	bool ok = true;
@@ -86,7 +104,7 @@ message_send(struct io *io, int fd, long body_lines)
 	}
 	if (!ok)
 		return false; /* no terminator: the client must see it cut */
-	if (!m.line_start)
+	if (!m.wf.line_start)
 		io_write(io, "\r\n", 2);
 	io_write(io, ".\r\n", 3);
 	return ok;
