@@ -156,7 +156,10 @@ static enum cmd_result
 auth_failed(struct session *s, enum resp_code rc)
 {
 	bool creds = rc == RC_AUTH || rc == RC_NONE;
+	const char *claimed = psasl_claimed(s->sasl);
 
+	if (s->auth_login == NULL && claimed != NULL)
+		s->auth_login = xstrdup(claimed);
 	log_info("auth failed mech=%s user=\"%s\" code=%s", s->auth_mech,
 	    s->auth_login ? s->auth_login : "", creds ? "AUTH" : resp_code_tag(rc));
 	audit_auth(s, s->auth_mech, s->auth_login, NULL, NULL, false,
@@ -305,9 +308,15 @@ auth_exchange(struct session *s, enum psasl_status st,
 		st = psasl_step(s->sasl, in, inlen, &out, &outlen, &rc);
 		freezero(in, inlen);
 	}
-	if (st == PSASL_OK)
-		return session_login(s, psasl_username(s->sasl));
-	return auth_failed(s, rc);
+	if (st != PSASL_OK)
+		return auth_failed(s, rc);
+	/* Failures were counted under the claimed name: a user blocked by
+	 * guesses from many addresses stays blocked, as with USER/PASS. */
+	if (!gate_open(s, psasl_authid(s->sasl))) {
+		session_sasl_reset(s);
+		return CMD_DONE;
+	}
+	return session_login(s, psasl_username(s->sasl));
 }
 
 enum cmd_result

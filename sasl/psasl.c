@@ -59,6 +59,27 @@ psasl_conn_getopt(void *context, const char *plugin, const char *option,
 	return SASL_OK;
 }
 
+/* The global canonicalizer, noting the identity the client claims: a
+ * failed exchange is then audited and throttled under that name, as a
+ * failed USER/PASS is. */
+static int
+psasl_conn_canon_user(sasl_conn_t *conn, void *context, const char *in,
+    unsigned inlen, unsigned flags, const char *user_realm, char *out,
+    unsigned out_max, unsigned *out_len)
+{
+	struct psasl *s = context;
+	int r;
+
+	r = psasl_canon_user(conn, NULL, in, inlen, flags, user_realm, out,
+	    out_max, out_len);
+	if (r == SASL_OK && s != NULL && (flags & SASL_CU_AUTHID) &&
+	    *out_len < sizeof(s->claimed)) {
+		memcpy(s->claimed, out, *out_len);
+		s->claimed[*out_len] = '\0';
+	}
+	return r;
+}
+
 static void
 psasl_conn_callbacks(struct psasl *s)
 {
@@ -69,7 +90,9 @@ psasl_conn_callbacks(struct psasl *s)
 	cb[1] = (sasl_callback_t){ SASL_CB_LOG, PSASL_CB(psasl_log_cb), s };
 	cb[2] = (sasl_callback_t){ SASL_CB_SERVER_USERDB_CHECKPASS,
 	    PSASL_CB(checkpass_cb), &s->st };
-	cb[3] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
+	cb[3] = (sasl_callback_t){ SASL_CB_CANON_USER,
+	    PSASL_CB(psasl_conn_canon_user), s };
+	cb[4] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
 }
 
 static bool
@@ -295,6 +318,7 @@ psasl_reset(struct psasl *s)
 	s->active = false;
 	s->st.tempfail = false;
 	s->detail[0] = '\0';
+	s->claimed[0] = '\0';
 	/* SASL_PLUGERR would otherwise still hold the last attempt's. */
 	sasl_seterror(s->conn, SASL_NOLOG, "%s", "");
 }
@@ -561,6 +585,12 @@ const char *
 psasl_authid(struct psasl *s)
 {
 	return s != NULL && s->done ? s->authid : NULL;
+}
+
+const char *
+psasl_claimed(struct psasl *s)
+{
+	return s != NULL && s->claimed[0] != '\0' ? s->claimed : NULL;
 }
 
 const char *

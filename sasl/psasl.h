@@ -93,6 +93,10 @@ enum psasl_status psasl_checkpass(struct psasl *s, const char *user,
 const char *psasl_username(struct psasl *s);
 const char *psasl_authid(struct psasl *s);
 const char *psasl_mechname(struct psasl *s);
+/* The authentication identity the client claimed in the last exchange
+ * (canonical), whether or not it succeeded; NULL if it gave none. For the
+ * audit and the per-user throttle after a failure; not a proven name. */
+const char *psasl_claimed(struct psasl *s);
 /* Why the last exchange failed, for the audit log ("" if unknown). Never
  * contains secrets; not for the client. */
 const char *psasl_errdetail(struct psasl *s);

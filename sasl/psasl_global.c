@@ -312,7 +312,7 @@ psasl_is_instance(sasl_conn_t *conn, const char *in, size_t n)
  * authorization identity: trims blanks, refuses empty names and control
  * characters, and maps "name@REALM" to "name" for a configured realm (a
  * Kerberos principal of our own realm; other realms stay as they are). */
-static int
+int
 psasl_canon_user(sasl_conn_t *conn, void *context, const char *in,
     unsigned inlen, unsigned flags, const char *user_realm, char *out,
     unsigned out_max, unsigned *out_len)

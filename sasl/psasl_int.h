@@ -19,7 +19,7 @@
 struct psasl {
 	struct psasl_conn_state st;     /* context of the checkpass callback */
 	sasl_conn_t *conn;
-	sasl_callback_t callbacks[4];
+	sasl_callback_t callbacks[5];
 	bool cleartext_ok;
 	bool has_cbind;
 	sasl_channel_binding_t cbind;   /* libsasl2 keeps this pointer */
@@ -34,6 +34,7 @@ struct psasl {
 	char *username;
 	char *authid;
 	char detail[PSASL_DETAILLEN];   /* last failure, for the log */
+	char claimed[256];              /* authid the client gave, or "" */
 };
 
 /* Set by psasl_global_init() (psasl_global.c), read-only afterwards. */
@@ -54,6 +55,11 @@ bool psasl_is_plus(const char *m);
  * them if NULL). */
 char *psasl_mechs_join(bool (*keep)(const struct psasl *, const char *),
     const struct psasl *s);
+/* SASL_CB_CANON_USER: trims, refuses control characters, strips listed
+ * realms. */
+int psasl_canon_user(sasl_conn_t *conn, void *context, const char *in,
+    unsigned inlen, unsigned flags, const char *user_realm, char *out,
+    unsigned out_max, unsigned *out_len);
 /* SASL_CB_LOG; context: the struct psasl, or NULL for the global one. */
 int psasl_log_cb(void *context, int level, const char *msg);
 

@@ -390,7 +390,9 @@ def test_auth_plain_success_and_failure(audited, sng, ctx, mailbox):
     assert [e["event"] for e in evs] == ["auth", "auth", "logout"]
     bad, good, logout = evs
     assert bad["result"] == "fail" and bad["reason"] == "bad-credentials"
+    # the identity claimed, unproven: "login", never "user"
     assert bad["mech"] == "PLAIN" and "user" not in bad
+    assert bad["login"] == user
     assert good["result"] == "ok" and good["mech"] == "PLAIN"
     assert good["authid"] == user and good["authzid"] == user
     assert good["user"] == user
@@ -494,6 +496,7 @@ def test_mpop_scram_sha_256_wrong_password(audited, sng, env, tmp_path,
     assert auth["result"] == "fail" and auth["reason"] == "bad-credentials"
     assert auth["mech"] == "SCRAM-SHA-256"
     assert "user" not in auth and "authzid" not in auth
+    assert auth["login"] == user
     no_secret(evs, "not-the-Password1")
 
 

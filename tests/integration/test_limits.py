@@ -2,6 +2,7 @@
 balancers, auth-failure throttling shared by workers, sessions per client
 address, login timeout, LOGIN-DELAY, EXPIRE 0, and `postern status`."""
 
+import base64
 import os
 import signal
 import socket
@@ -168,6 +169,36 @@ def test_throttle_delays_then_blocks_and_survives_worker_crash(daemon, mailbox):
     s, reply = helpers_retry_login(port, other, other_pw, "127.0.0.9")
     assert reply.startswith(b"-ERR [SYS/TEMP]"), reply
     s.close()
+
+
+def auth_plain(port, user, password, source):
+    s = connect(port, source)
+    assert read_line(s).startswith(b"+OK")
+    ir = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
+    return s, command(s, "AUTH PLAIN " + ir.decode())
+
+
+def test_throttle_counts_sasl_failures_per_claimed_user(daemon, mailbox):
+    """An attacker cycling addresses against one user through AUTH: each
+    address fails once (below the per-address limit), yet the user is
+    blocked, right password included, while other users are not."""
+    d = daemon(trusted_networks=TRUSTED, throttle_failures="2",
+               throttle_delay="0", throttle_max_delay="0", throttle_block="3",
+               throttle_cooldown="120")
+    user, pw = mailbox()
+    other, other_pw = mailbox()
+    port = d.port("pop3")
+    for n in range(3):
+        s, reply = auth_plain(port, user, "wrong", "127.0.0.%d" % (21 + n))
+        assert reply.startswith(b"-ERR [AUTH]"), reply
+        s.close()
+    s, reply = auth_plain(port, user, pw, "127.0.0.30")
+    assert reply.startswith(b"-ERR [SYS/TEMP]"), reply
+    s.close()
+    s, reply = auth_plain(port, other, other_pw, "127.0.0.30")
+    assert reply.startswith(b"+OK"), reply
+    s.close()
+    assert ('auth failed mech=PLAIN user="%s"' % user) in d.log_text()
 
 
 def helpers_retry_login(port, user, pw, source):
