@@ -4,6 +4,7 @@ address, login timeout, LOGIN-DELAY, EXPIRE 0, and `postern status`."""
 
 import base64
 import os
+import re
 import signal
 import socket
 import struct
@@ -297,4 +298,46 @@ def test_status_shows_sessions(daemon, mailbox):
     assert len(rows) == 1 and user in rows[0] and "127.0.0.1" in rows[0]
     assert "idle" in out.stdout
     command(s, "QUIT")
+    s.close()
+
+
+# -- a huge message goes out in bounded memory ------------------------------------
+
+def wire_form(stored):
+    """RFC 1939 §3: CRLF line ends (one added after a last line without
+    LF) and dot-stuffing, then the terminator."""
+    text = stored.replace(b"\n", b"\r\n")
+    if not text.endswith(b"\r\n"):
+        text += b"\r\n"
+    return re.sub(rb"(?m)^\.", b"..", text) + b".\r\n"
+
+
+def test_huge_message_streams_in_bounded_memory(daemon, env, mailbox):
+    """A 40 MB message, with 25 MB of short lines (a third dot-stuffed)
+    and one 16 MB line without a line end: RETR sends it exactly, with the
+    octet count announced, and the worker's peak memory grows by far less
+    than the message (it streams; nothing holds the whole message)."""
+    huge = (b"Subject: huge\n\n" + b".dotted\nplain line\nx\n" * 1000000 +
+            b"y" * (16 << 20))
+    user, pw = mailbox([huge])
+    d = daemon(trusted_networks=TRUSTED)
+    s, reply = login(d.port("pop3"), user, pw)
+    assert reply.startswith(b"+OK"), reply
+    worker = helpers.worker_for(d.pid, d.port("pop3"), s.getsockname()[1])
+    before = int(helpers.proc_status(worker)["VmHWM"].split()[0])
+    want = wire_form(huge)
+    assert command(s, "LIST 1") == b"+OK 1 %d\r\n" % (len(want) - 3 -
+                                                      huge.count(b"\n."))
+    s.sendall(b"RETR 1\r\n")
+    data = bytearray()
+    while not data.endswith(b"\r\n.\r\n"):
+        chunk = s.recv(1 << 20)
+        assert chunk, "connection closed after %d bytes" % len(data)
+        data += chunk
+    head, body = bytes(data).split(b"\r\n", 1)
+    assert head.startswith(b"+OK")
+    assert body == want
+    grown = int(helpers.proc_status(worker)["VmHWM"].split()[0]) - before
+    assert grown < 8 * 1024, "worker peak memory grew by %d kB" % grown
+    assert command(s, "QUIT").startswith(b"+OK")
     s.close()
