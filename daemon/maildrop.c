@@ -43,6 +43,7 @@ struct pass {
 	struct found *v;
 	size_t n, cap;
 	bool dirty;		/* the index must be rewritten */
+	int full;		/* ENOSPC, EDQUOT: new/ to cur/ stopped */
 	char *err;
 	size_t errlen;
 };
@@ -53,6 +54,9 @@ struct walk {
 	int e;			/* readdir's errno, if it failed */
 };
 
+/* A store that is read-only (remounted after a disk error, an NFS export
+ * switched for maintenance) or full is the administrator's to fix and the
+ * client's to retry: [SYS/TEMP], like a store that is unreachable. */
 static enum resp_code
 errno_rc(int e)
 {
@@ -60,12 +64,29 @@ errno_rc(int e)
 	case 0:
 		return RC_NONE;
 	case ESTALE: case EIO: case ETIMEDOUT: case ENOLCK: case ENOSPC:
-	case EDQUOT: case EMFILE: case ENFILE: case ENOMEM: case EINTR:
-	case EAGAIN: case EBUSY:
+	case EDQUOT: case EROFS: case EMFILE: case ENFILE: case ENOMEM:
+	case EINTR: case EAGAIN: case EBUSY:
 		return RC_SYS_TEMP;
 	default:
 		return RC_SYS_PERM;
 	}
+}
+
+/* A store that is read-only at login fails the login with [SYS/TEMP]. It
+ * could instead give a read-only session, but the session lock (an fcntl
+ * write lock, so a descriptor open for writing) cannot be taken, new/
+ * cannot be moved to cur/, so the mail still there would be missing, and
+ * every delete would be refused only at QUIT, after a client that deletes
+ * what it downloads has fetched everything it will fetch again. A clean
+ * refusal touches nothing; the client retries once the store is writable.
+ * The lock is normally what meets EROFS (errno_rc); a store that turns
+ * read-only later in the login fails it the same way. One that turns
+ * read-only during a session keeps serving reads; its deletes fail at
+ * QUIT with [SYS/TEMP]. */
+static bool
+read_only(int e)
+{
+	return e == EROFS;
 }
 
 static int
@@ -175,7 +196,11 @@ lock_maildrop(struct maildrop *md, char *err, size_t errlen)
 	return errno_rc(md_seterr(err, errlen, errno, "lock %s", LOCK_FILE));
 }
 
-/* "<name>:2," marks a message a reader has taken over, with no flags. */
+/* "<name>:2," marks a message a reader has taken over, with no flags.
+ * A full store (ENOSPC, EDQUOT: cur/ must grow a block) stops the moves:
+ * what is left in new/ waits, safe, for a later session, and this one can
+ * still read and delete the rest, which is what frees space. A read-only
+ * store fails the login (see read_only). */
 static int
 move_one(struct pass *p, int new_fd, const char *name)
 {
@@ -186,9 +211,13 @@ move_one(struct pass *p, int new_fd, const char *name)
 	if (renameat(new_fd, name, p->md->cur_fd, dest) == 0 ||
 	    errno == ENOENT)	/* another host took it first */
 		return 0;
-	if (md_store_fault(errno))
+	if (md_store_fault(errno) || read_only(errno))
 		return md_seterr(p->err, p->errlen, errno, "rename new/%s",
 		    name);
+	if (errno == ENOSPC || errno == EDQUOT) {
+		p->full = errno;
+		return 0;
+	}
 	log_warn("maildrop %s: new/%s left in new/: %s", p->md->path, name,
 	    strerror(errno));
 	return 0;
@@ -205,11 +234,14 @@ move_new(struct pass *p)
 		return make_subdirs(p->md->dir_fd, p->err, p->errlen);
 	if (e != 0)
 		return md_seterr(p->err, p->errlen, e, "open new/");
-	while ((de = walk_next(&w)) != NULL)
+	while (p->full == 0 && (de = walk_next(&w)) != NULL)
 		if ((e = move_one(p, dirfd(w.d), de->d_name)) != 0)
 			break;
 	if (walk_close(&w) != 0 && e == 0)
 		e = md_seterr(p->err, p->errlen, w.e, "read new/");
+	if (p->full != 0)
+		log_warn("maildrop %s: new mail left in new/: %s",
+		    p->md->path, strerror(p->full));
 	return e;
 }
 
@@ -421,7 +453,10 @@ adopt(struct pass *p)
 }
 
 /* The index is a cache: failing to save it costs the next login time, so
- * it fails the session only when the store itself is failing. */
+ * it fails the session only when the store itself is failing or turned
+ * read-only since the lock was taken. A full store (ENOSPC, EDQUOT) does
+ * not: the maildir files are the truth, and the session that deletes mail
+ * is the one that frees space. */
 static int
 save_index(struct maildrop *md, char *err, size_t errlen)
 {
@@ -431,7 +466,7 @@ save_index(struct maildrop *md, char *err, size_t errlen)
 	if ((e = mdx_write(md->dir_fd, md->msgs, md->count, why,
 	    sizeof(why))) == 0)
 		return 0;
-	if (md_store_fault(e)) {
+	if (md_store_fault(e) || read_only(e)) {
 		md_seterr(err, errlen, 0, "%s", why);
 		return e;
 	}

@@ -14,7 +14,11 @@
  * - postern.index (UIDL, CRLF size, file name) is rewritten by temp file,
  *   fsync and rename, and updated incrementally;
  * - deletes happen only in maildrop_commit(); ENOENT there is not an error;
- * - ESTALE/EIO become RC_SYS_TEMP. */
+ * - ESTALE/EIO become RC_SYS_TEMP, and so do a read-only store (EROFS)
+ *   and a full one (ENOSPC, EDQUOT): the administrator fixes them and the
+ *   client retries. A read-only store fails the login; a full one does
+ *   not (the index, a cache, may go unsaved and new mail wait in new/:
+ *   see maildrop.c). */
 
 struct message {
 	char *uidl;      /* 1-70 chars of 0x21-0x7E, stable for its life */
@@ -38,8 +42,9 @@ struct maildrop {
 /* Opens and locks path, creating the maildir (0700) if it does not exist,
  * moves new/ to cur/ and lists cur/ in delivery order. On failure returns
  * NULL, *rc says why (RC_IN_USE when another session holds it, RC_SYS_TEMP
- * for ESTALE/EIO and other transient faults, RC_SYS_PERM for what needs an
- * administrator) and err a reason for the log.
+ * for ESTALE/EIO, a read-only or full store and other transient faults,
+ * RC_SYS_PERM for what needs an administrator) and err a reason for the
+ * log. Nothing is held after a failure: no descriptor, no lock.
  * The lock is a POSIX record lock, so it is per process: one process must
  * not open the same maildrop twice (closing either would drop the lock). */
 struct maildrop *maildrop_open(const char *path, enum resp_code *rc,
@@ -59,7 +64,10 @@ void maildrop_reset(struct maildrop *md);
 /* UPDATE state: removes marked messages (one already gone is not an
  * error) and updates the index. Returns how many could not be removed, or
  * whose removal could not be made durable (0 is success); then *rc is
- * RC_SYS_TEMP. Removed messages leave msgs; the others keep their marks. */
+ * RC_SYS_TEMP (a read-only store, EIO, ESTALE...). Removed messages leave
+ * msgs; the others keep their marks. An index that cannot be saved (a
+ * full store) is not a failure: the removals are durable once cur/ is
+ * synced, and the next open drops the stale records. */
 size_t maildrop_commit(struct maildrop *md, enum resp_code *rc);
 /* Releases the lock and frees; deletes nothing. */
 void maildrop_close(struct maildrop *md);
