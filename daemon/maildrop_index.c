@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -326,6 +327,32 @@ write_temp(int dir_fd, const char *tmp, const struct message *msgs,
 	return e;
 }
 
+/* Removes temp files a writer killed mid-write left behind (on any host).
+ * The caller holds the session lock, and only its holder writes the
+ * index, so no such file can be in use. */
+static void
+sweep_temps(int dir_fd, const char *mine)
+{
+	const char *prefix = MDX_FILE ".tmp.";
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if ((fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
+		    strcmp(de->d_name, mine) != 0 &&
+		    unlinkat(dir_fd, de->d_name, 0) == 0)
+			log_info("removed %s, left by an interrupted writer",
+			    de->d_name);
+	closedir(d);
+}
+
 int
 mdx_write(int dir_fd, const struct message *msgs, size_t n, char *err,
     size_t errlen)
@@ -345,5 +372,6 @@ mdx_write(int dir_fd, const struct message *msgs, size_t n, char *err,
 	 * systems cannot sync a directory (EINVAL) and need not. */
 	if (fsync(dir_fd) == -1 && errno != EINVAL)
 		return md_seterr(err, errlen, errno, "fsync maildrop");
+	sweep_temps(dir_fd, tmp);
 	return 0;
 }

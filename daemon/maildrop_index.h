@@ -56,8 +56,9 @@ struct mdx_entry *mdx_match(struct mdx *x, uint64_t stamp, const char *base,
 void mdx_free(struct mdx *x);
 
 /* Replaces the index with the given messages, which are in delivery
- * order: temp file, fsync, rename, fsync of the directory. Returns 0 or an
- * errno, with a reason in err. */
+ * order: temp file, fsync, rename, fsync of the directory; then removes
+ * temp files that interrupted writers left. Only with the session lock
+ * held. Returns 0 or an errno, with a reason in err. */
 int mdx_write(int dir_fd, const struct message *msgs, size_t n, char *err,
     size_t errlen);
 

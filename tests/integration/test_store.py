@@ -199,6 +199,21 @@ def test_message_removed_by_another_host(server, ctx, env, mailbox):
         c.ok("QUIT")
 
 
+def test_index_temp_left_by_a_killed_writer_is_removed(server, ctx, env,
+                                                       mailbox):
+    """A host killed while writing postern.index leaves its temp file; the
+    next index write (under the session lock, so no writer can be busy)
+    removes it, whatever host left it."""
+    user, pw = mailbox()
+    left = os.path.join(env.maildir(user), "postern.index.tmp.gone.4242")
+    with open(left, "w") as f:
+        f.write("postern index half-writ")
+    with session(server, ctx, user, pw) as c:   # new/ -> cur/: a write
+        c.ok("QUIT")
+    assert not os.path.exists(left)
+    assert os.path.exists(os.path.join(env.maildir(user), "postern.index"))
+
+
 def test_large_maildrop(server, ctx, env, mailbox):
     n = 3000
     msgs = [b"Subject: bulk %d\nMessage-ID: <bulk%d@x>\n\nbody %d\n" % (i, i, i)
