@@ -88,7 +88,8 @@ static enum cmd_result
 send_message(struct session *s, size_t i, long body_lines)
 {
 	enum resp_code rc = RC_NONE;
-	int fd = maildrop_open_message(s->md, i, &rc);
+	off_t len;
+	int fd = maildrop_open_message(s->md, i, &len, &rc);
 
 	if (fd < 0) {
 		if (rc == RC_NONE)
@@ -98,7 +99,7 @@ send_message(struct session *s, size_t i, long body_lines)
 		return CMD_DONE;
 	}
 	reply_ok(s, "%lld octets", (long long)s->md->msgs[i].size);
-	if (!message_send(&s->io, fd, body_lines)) {
+	if (!message_send(&s->io, fd, len, body_lines)) {
 		log_warn("reading message %s: %s", s->md->msgs[i].name,
 		    strerror(errno));
 		close(fd);

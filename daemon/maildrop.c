@@ -574,9 +574,10 @@ relocate(struct maildrop *md, const size_t *miss, size_t n)
 }
 
 /* O_NONBLOCK: a FIFO planted in cur/ must not hang the session; on a
- * regular file it changes nothing. Returns the fd or -errno. */
+ * regular file it changes nothing. Returns the fd or -errno, and the
+ * file's length in *len. */
 static int
-open_file(struct maildrop *md, size_t i)
+open_file(struct maildrop *md, size_t i, off_t *len)
 {
 	const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
 	struct stat st;
@@ -592,8 +593,10 @@ open_file(struct maildrop *md, size_t i)
 		return -errno;
 	if (fstat(fd, &st) == -1)
 		e = errno;
-	else if (S_ISREG(st.st_mode))
+	else if (S_ISREG(st.st_mode)) {
+		*len = st.st_size;
 		return fd;
+	}
 	else
 		e = EINVAL;
 	close(fd);
@@ -601,14 +604,16 @@ open_file(struct maildrop *md, size_t i)
 }
 
 int
-maildrop_open_message(struct maildrop *md, size_t i, enum resp_code *rc)
+maildrop_open_message(struct maildrop *md, size_t i, off_t *len,
+    enum resp_code *rc)
 {
 	int fd;
 
 	*rc = RC_NONE;
+	*len = -1;
 	if (i >= md->count)
 		return -1;
-	if ((fd = open_file(md, i)) >= 0 || fd == -ENOENT)
+	if ((fd = open_file(md, i, len)) >= 0 || fd == -ENOENT)
 		return fd < 0 ? -1 : fd;
 	*rc = errno_rc(-fd);
 	log_warn("maildrop %s: open cur/%s: %s", md->path, md->msgs[i].name,

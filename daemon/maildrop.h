@@ -58,7 +58,8 @@ struct maildrop *maildrop_open(const char *path, enum resp_code *rc,
  *                answer "-ERR message no longer exists";
  *   RC_SYS_TEMP  ESTALE, EIO or another transient fault;
  *   RC_SYS_PERM  the file is no longer a regular file. */
-int maildrop_open_message(struct maildrop *md, size_t i, enum resp_code *rc);
+int maildrop_open_message(struct maildrop *md, size_t i, off_t *len,
+    enum resp_code *rc);
 void maildrop_mark_deleted(struct maildrop *md, size_t i);
 void maildrop_reset(struct maildrop *md);
 /* UPDATE state: removes marked messages (one already gone is not an

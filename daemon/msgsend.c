@@ -82,7 +82,7 @@ send_chunk(struct io *io, struct msg_state *m, const char *buf, size_t n)
 }
 
 bool
-message_send(struct io *io, int fd, long body_lines)
+message_send(struct io *io, int fd, off_t len, long body_lines)
 {
 	static char buf[READ_CHUNK];
 	struct msg_state m = {
@@ -90,9 +90,10 @@ message_send(struct io *io, int fd, long body_lines)
 		.body_left = body_lines,
 	};
 	bool ok = true;
+	off_t done = 0;
 
 	/* TOP n with n = 0 stops right after the separator. */
-	for (;;) {
+	while (len < 0 || done < len) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 
 		if (n < 0 && errno == EINTR)
@@ -101,6 +102,7 @@ message_send(struct io *io, int fd, long body_lines)
 			ok = false;
 		if (n <= 0 || !send_chunk(io, &m, buf, (size_t)n) || io->failed)
 			break;
+		done += n;
 	}
 	if (!ok)
 		return false; /* no terminator: the client must see it cut */

@@ -99,7 +99,7 @@ stream(const char *text, long lines)
 		abort();
 	close(fds[1]);
 	io_init(&io, sv[0], 1000);
-	CHECK(message_send(&io, fds[0], lines));
+	CHECK(message_send(&io, fds[0], -1, lines));
 	CHECK(io_flush(&io));
 	io_free(&io);
 	close(sv[0]);

@@ -429,6 +429,7 @@ test_behind_our_back(void)
 {
 	char md[256];
 	enum resp_code rc = RC_AUTH;
+	off_t len = -1;
 	struct maildrop *m;
 	char buf[16];
 	ssize_t n;
@@ -437,24 +438,24 @@ test_behind_our_back(void)
 	snprintf(md, sizeof(md), "%s/behind", top);
 	make_four(md);
 	m = open_md(md);
-	fd = maildrop_open_message(m, 1, &rc);
-	CHECK(fd >= 0 && rc == RC_NONE);
+	fd = maildrop_open_message(m, 1, &len, &rc);
+	CHECK(fd >= 0 && rc == RC_NONE && len == 3);
 	n = read(fd, buf, sizeof(buf));
 	CHECK(n == 3 && memcmp(buf, "bb\n", 3) == 0);
 	close(fd);
 	/* Removed: "message no longer exists", not a server fault. */
 	unlink(mdpath("behind/cur/1.a:2,"));
-	CHECK(maildrop_open_message(m, 0, &rc) == -1 && rc == RC_NONE);
+	CHECK(maildrop_open_message(m, 0, &len, &rc) == -1 && rc == RC_NONE);
 	/* Renamed by an IMAP server setting a flag: still found. */
 	rename(mdpath("behind/cur/3.c:2,"), mdpath("behind/cur/3.c:2,S"));
-	fd = maildrop_open_message(m, 2, &rc);
+	fd = maildrop_open_message(m, 2, &len, &rc);
 	CHECK(fd >= 0 && rc == RC_NONE);
 	if (fd >= 0)
 		close(fd);
 	/* A FIFO in place of a message must not hang the session. */
 	rename(mdpath("behind/cur/2.b:2,"), mdpath("behind/2.b"));
 	mkfifo(mdpath("behind/cur/2.b:2,"), 0600);
-	CHECK(maildrop_open_message(m, 1, &rc) == -1 && rc == RC_SYS_PERM);
+	CHECK(maildrop_open_message(m, 1, &len, &rc) == -1 && rc == RC_SYS_PERM);
 	unlink(mdpath("behind/cur/2.b:2,"));
 	rename(mdpath("behind/2.b"), mdpath("behind/cur/2.b:2,"));
 	rename(mdpath("behind/cur/4.d:2,"), mdpath("behind/cur/4.d:2,RS"));
