@@ -7,12 +7,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "policy/throttle.h"
 
 #define KEY_MAX 80
-/* Entries looked at for one key; the oldest of them is evicted. */
+/* Entries looked at for one key; when all are taken, one is evicted
+ * (see worse_victim). */
 #define PROBE 8
 
 struct th_entry {
@@ -25,15 +27,16 @@ struct th_entry {
 
 struct throttle {
 	pthread_mutex_t lock;  /* robust: a worker may die holding it */
+	uint64_t seed;         /* random: no one can aim keys at a slot */
 	unsigned n;
 	size_t size;
 	struct th_entry e[];
 };
 
 static uint64_t
-hash(const char *s)
+hash(uint64_t seed, const char *s)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	uint64_t h = 1469598103934665603ULL ^ seed; /* FNV-1a, seeded */
 
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
@@ -54,6 +57,8 @@ throttle_create(unsigned entries)
 	memset(t, 0, size);
 	t->n = entries ? entries : 1;
 	t->size = size;
+	if (getentropy(&t->seed, sizeof(t->seed)) == -1)
+		t->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
@@ -84,19 +89,39 @@ unlock(struct throttle *t)
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* The entry for key; with create, a new one replaces the stalest. */
+/* Whether a should be evicted rather than b: a free entry first, then
+ * one not blocked (the stalest), and a block only when all are blocks
+ * (the one ending soonest). Addresses cycled by an attacker thus evict
+ * each other, not the blocks their own failures earned. */
+static bool
+worse_victim(const struct th_entry *a, const struct th_entry *b, time_t now)
+{
+	bool a_blocked = a->blocked_until > now;
+	bool b_blocked = b->blocked_until > now;
+
+	if ((a->key[0] == '\0') != (b->key[0] == '\0'))
+		return a->key[0] == '\0';
+	if (a_blocked != b_blocked)
+		return !a_blocked;
+	if (a_blocked)
+		return a->blocked_until < b->blocked_until;
+	return a->last < b->last;
+}
+
+/* The entry for key; with create, a new one replaces the best victim. */
 static struct th_entry *
 find(struct throttle *t, const char *key, bool create)
 {
-	uint64_t h = hash(key);
+	uint64_t h = hash(t->seed, key);
 	struct th_entry *victim = NULL;
+	time_t now = time(NULL);
 
 	for (unsigned i = 0; i < PROBE; i++) {
 		struct th_entry *e = &t->e[(h + i) % t->n];
 
 		if (e->key[0] && strncmp(e->key, key, KEY_MAX - 1) == 0)
 			return e;
-		if (victim == NULL || e->last < victim->last)
+		if (victim == NULL || worse_victim(e, victim, now))
 			victim = e;
 	}
 	if (!create)
