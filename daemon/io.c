@@ -4,7 +4,10 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/xmalloc.h"
@@ -16,6 +19,7 @@ io_init(struct io *io, int fd, int timeout_ms)
 	io->fd = fd;
 	io->ssl = NULL;
 	io->timeout_ms = timeout_ms;
+	io->deadline_ms = 0;
 	io->rpos = io->rlen = io->wlen = 0;
 	io->failed = false;
 	io->bytes_in = io->bytes_out = 0;
@@ -35,15 +39,58 @@ io_set_ssl(struct io *io, SSL *ssl)
 	io->ssl = ssl;
 }
 
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+io_set_deadline(struct io *io, int ms)
+{
+	io->deadline_ms = ms > 0 ? now_ms() + ms : 0;
+}
+
+void
+io_socket_timeouts(struct io *io)
+{
+	struct timeval tv = {
+		.tv_sec = io->timeout_ms / 1000,
+		.tv_usec = (io->timeout_ms % 1000) * 1000,
+	};
+
+	setsockopt(io->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(io->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* The wait allowed now: the idle timeout, cut short by the deadline. */
+static int
+io_wait_ms(const struct io *io)
+{
+	long long left;
+
+	if (io->deadline_ms == 0)
+		return io->timeout_ms;
+	left = io->deadline_ms - now_ms();
+	if (left <= 0)
+		return -1;
+	return left < io->timeout_ms ? (int)left : io->timeout_ms;
+}
+
 static bool
 io_wait(struct io *io, short events)
 {
 	struct pollfd pfd = { .fd = io->fd, .events = events };
-	int r;
+	int r, ms;
 
-	do
-		r = poll(&pfd, 1, io->timeout_ms);
-	while (r < 0 && errno == EINTR);
+	do {
+		if ((ms = io_wait_ms(io)) < 0)
+			return false;
+		r = poll(&pfd, 1, ms);
+	} while (r < 0 && errno == EINTR);
 	return r > 0;
 }
 
@@ -58,7 +105,8 @@ io_fill(struct io *io)
 		io->rlen -= io->rpos;
 		io->rpos = 0;
 	}
-	if (!(io->ssl && SSL_pending(io->ssl) > 0) && !io_wait(io, POLLIN))
+	if (io_wait_ms(io) < 0 ||
+	    (!(io->ssl && SSL_pending(io->ssl) > 0) && !io_wait(io, POLLIN)))
 		return -2;
 	if (io->ssl) {
 		int r = SSL_read(io->ssl, io->rbuf + io->rlen,

@@ -29,6 +29,7 @@ struct io {
 	int fd;
 	SSL *ssl;
 	int timeout_ms;
+	long long deadline_ms; /* CLOCK_MONOTONIC; 0: none */
 	char rbuf[IO_RBUF_SIZE];
 	size_t rpos, rlen;
 	char *wbuf;
@@ -40,6 +41,13 @@ struct io {
 void io_init(struct io *io, int fd, int timeout_ms);
 void io_free(struct io *io);
 void io_set_ssl(struct io *io, SSL *ssl);
+/* Every wait ends by ms from now at the latest, however active the
+ * client (login_timeout before login); 0 clears the deadline. */
+void io_set_deadline(struct io *io, int ms);
+/* Gives the socket's own send and receive timeouts the value of
+ * timeout_ms, so that a blocked write (a client that never reads) ends
+ * too. */
+void io_socket_timeouts(struct io *io);
 /* Reads one line into buf, which holds max + 1 bytes (NUL-terminated; *len
  * excludes it so that embedded NULs can be detected). max counts the CRLF,
  * as RFC 2449 does. */

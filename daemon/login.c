@@ -145,6 +145,8 @@ session_login(struct session *s, const char *name)
 	gate_passed(s, s->user->name);
 	s->state = POP_TRANSACTION;
 	s->io.timeout_ms = s->cfg->idle_timeout * 1000;
+	io_set_deadline(&s->io, 0);
+	io_socket_timeouts(&s->io);
 	scoreboard_set(s->slot, WS_TRANS, NULL, s->user->name);
 	log_info("login user=%s mech=%s tls=%s", s->user->name, s->auth_mech,
 	    s->ssl ? "yes" : "no");

@@ -152,6 +152,8 @@ session_init(struct session *s, struct server *srv, struct sb_slot *slot,
 	/* Until login the shorter login_timeout holds, so that idle
 	 * unauthenticated connections cannot pin the pool. */
 	io_init(&s->io, fd, s->cfg->login_timeout * 1000);
+	io_set_deadline(&s->io, s->cfg->login_timeout * 1000);
+	io_socket_timeouts(&s->io);
 }
 
 
@@ -375,8 +377,13 @@ session_open(struct session *s)
 	    s->cfg->max_sessions_per_ip) {
 		log_warn("refused: more than %d sessions from %s",
 		    s->cfg->max_sessions_per_ip, s->peer_addr);
-		reply_err(s, RC_SYS_TEMP, "Too many connections from your address");
-		io_flush(&s->io);
+		/* Only a pop3 client expects a POP3 line now; a TLS or KPOP
+		 * client would take it for a broken handshake. */
+		if (s->listener->mode == LISTEN_POP3) {
+			reply_err(s, RC_SYS_TEMP,
+			    "Too many connections from your address");
+			io_flush(&s->io);
+		}
 		s->end_reason = "too-many-sessions";
 		return false;
 	}

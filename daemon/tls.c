@@ -1,10 +1,12 @@
 #include "config.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <openssl/err.h>
 
@@ -102,16 +104,53 @@ tls_ctx_free(SSL_CTX *ctx)
 	SSL_CTX_free(ctx);
 }
 
-static void
-set_socket_timeouts(int fd, int timeout_ms)
+/* Milliseconds left until start + total, at least 0. */
+static int
+ms_left(const struct timespec *start, int total)
 {
-	struct timeval tv = {
-		.tv_sec = timeout_ms / 1000,
-		.tv_usec = (timeout_ms % 1000) * 1000,
-	};
+	struct timespec now;
+	long long ms;
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = total - ((now.tv_sec - start->tv_sec) * 1000LL +
+	    (now.tv_nsec - start->tv_nsec) / 1000000);
+	return ms > 0 ? (int)ms : 0;
+}
+
+/* Non-blocking, so that timeout_ms bounds the whole handshake: with the
+ * socket timeouts alone, a client trickling a byte now and then could
+ * keep a worker in it for minutes. */
+static bool
+tls_handshake(SSL *ssl, int fd, int timeout_ms)
+{
+	struct timespec start;
+	int fl = fcntl(fd, F_GETFL);
+	bool ok = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return false;
+	for (;;) {
+		int r = SSL_accept(ssl), e, left;
+		struct pollfd pfd = { .fd = fd };
+
+		if (r == 1) {
+			ok = true;
+			break;
+		}
+		e = SSL_get_error(ssl, r);
+		if (e == SSL_ERROR_WANT_READ)
+			pfd.events = POLLIN;
+		else if (e == SSL_ERROR_WANT_WRITE)
+			pfd.events = POLLOUT;
+		else
+			break;
+		if ((left = ms_left(&start, timeout_ms)) == 0 ||
+		    poll(&pfd, 1, left) <= 0)
+			break;
+	}
+	fcntl(fd, F_SETFL, fl);
+	return ok;
 }
 
 SSL *
@@ -124,10 +163,7 @@ tls_accept(SSL_CTX *ctx, int fd, int timeout_ms, char *err, size_t errlen)
 		SSL_free(ssl);
 		return NULL;
 	}
-	/* Blocking handshake bounded by socket timeouts: a client that
-	 * stalls mid-handshake cannot pin the worker. */
-	set_socket_timeouts(fd, timeout_ms);
-	if (SSL_accept(ssl) != 1) {
+	if (!tls_handshake(ssl, fd, timeout_ms)) {
 		tls_error_text("TLS handshake failed", err, errlen);
 		SSL_free(ssl);
 		return NULL;

@@ -93,11 +93,18 @@ static int
 worker_accept(const struct server *srv, int ep, const sigset_t *waitmask,
     const struct listener **from, struct sockaddr_storage *peer)
 {
+	/* Start at a different ready listener each time: taking them in
+	 * epoll's (stable) order would starve the others for as long as
+	 * the first always has a connection waiting (a slow-loris on 110
+	 * locking 995 out). */
+	static unsigned turn;
+
 	while (!want_exit) {
 		struct epoll_event ev[8];
 		int n = epoll_pwait(ep, ev, 8, -1, waitmask);
 
-		for (int k = 0; k < n; k++) {
+		for (int j = 0; j < n; j++) {
+			int k = (int)((turn + (unsigned)j) % (unsigned)n);
 			const struct listener *l = &srv->listeners[ev[k].data.u32];
 			socklen_t len = sizeof(*peer);
 			int fd = accept4(l->fd, (struct sockaddr *)peer, &len,
@@ -105,6 +112,7 @@ worker_accept(const struct server *srv, int ep, const sigset_t *waitmask,
 
 			/* EAGAIN: another worker won the race. */
 			if (fd >= 0) {
+				turn++;
 				*from = l;
 				return fd;
 			}

@@ -229,7 +229,10 @@ def test_max_sessions_per_ip(daemon):
     assert third.recv(10) == b""
     other = connect(port, "127.0.0.21")       # another address is unaffected
     assert read_line(other).startswith(b"+OK")
-    for s in held + [third, other]:
+    # On 995 the client expects a TLS handshake: no POP3 line, just closed.
+    tls_third = connect(d.port("pop3s"), "127.0.0.20")
+    assert closed_silently(tls_third)
+    for s in held + [third, other, tls_third]:
         s.close()
 
 
