@@ -32,6 +32,7 @@ static int notify_pipe[2] = { -1, -1 };
 /* Workers crashing at start must not turn into a fork storm. */
 static time_t spawn_pause_until;
 static int recent_failures;
+static time_t failures_since;
 
 static void
 on_signal(int sig)
@@ -250,7 +251,14 @@ note_exit(struct sb_slot *slot, pid_t pid, int status)
 	else
 		log_warn("worker %ld exited with status %d", (long)pid,
 		    WEXITSTATUS(status));
-	if (slot && slot->state == WS_STARTING && ++recent_failures >= 5) {
+	if (slot == NULL || slot->state != WS_STARTING)
+		return;
+	/* Five failures within 10 s, not five over the daemon's life. */
+	if (time(NULL) - failures_since > 10) {
+		failures_since = time(NULL);
+		recent_failures = 0;
+	}
+	if (++recent_failures >= 5) {
 		log_err("workers fail at start; pausing respawn for 5 seconds");
 		spawn_pause_until = time(NULL) + 5;
 		recent_failures = 0;
