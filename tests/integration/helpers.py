@@ -635,3 +635,12 @@ def make_vars(build, *names):
             if sep and name in out:
                 out[name] = value.strip()
     return out
+
+
+def ids_by_uid(c):
+    """{UIDL: Message-ID} of the whole maildrop, via TOP n 0."""
+    out = {}
+    for n, uid in listing(c, "UIDL").items():
+        c.ok("TOP %d 0" % n)
+        out[uid] = message_id(c.multi())
+    return out

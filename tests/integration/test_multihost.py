@@ -28,7 +28,7 @@ import netns
 from conftest import (Daemon, IS_ROOT, POSTERN, POSTERND, RUNNING,
                       SERVICE_GID, SERVICE_UID, START_DEADLINE, free_port,
                       stop_all)
-from helpers import Pop3, corpus, crlf, message_id
+from helpers import Pop3, corpus, crlf, ids_by_uid, message_id
 
 MSGS = corpus()
 PORT = 110
@@ -143,15 +143,6 @@ def session(host, user, pw, deadline=10):
         assert reply.startswith(b"-ERR [IN-USE]") and \
             time.monotonic() < end, reply
         time.sleep(0.1)
-
-
-def ids_by_uid(c):
-    """{UIDL: Message-ID} of the whole maildrop, via TOP n 0."""
-    out = {}
-    for n, uid in helpers.listing(c, "UIDL").items():
-        c.ok("TOP %d 0" % n)
-        out[uid] = message_id(c.multi())
-    return out
 
 
 # -- one store, two hosts -----------------------------------------------------

@@ -6,22 +6,13 @@ import os
 import time
 
 import helpers
-from helpers import corpus, crlf, message_id, stuffed
+from helpers import corpus, crlf, ids_by_uid, message_id, stuffed
 
 MSGS = corpus()
 
 
 def session(server, ctx, user, pw):
     return helpers.tls_session(server.port("pop3s"), ctx, user, pw)
-
-
-def ids_by_uid(c):
-    """{uidl: Message-ID} for the whole maildrop, via TOP n 0."""
-    out = {}
-    for n, uid in helpers.listing(c, "UIDL").items():
-        c.ok("TOP %d 0" % n)
-        out[uid] = message_id(c.multi())
-    return out
 
 
 def test_uidl_stable_across_sessions(server, ctx, mailbox):
