@@ -373,12 +373,17 @@ psasl_failure(struct psasl *s, int r, enum resp_code *rc)
 	const void *perr = NULL;
 
 	*rc = psasl_rc(s, r);
+	if (s->st.tempfail) {
+		/* What libsasl2 made of it ("user not found") would mislead
+		 * whoever reads the log during an outage. */
+		snprintf(s->detail, sizeof(s->detail), "directory unavailable");
+		log_warn("sasl: %s failed: directory unavailable", s->mech);
+		return PSASL_FAIL;
+	}
 	if (sasl_getprop(s->conn, SASL_PLUGERR, &perr) == SASL_OK &&
 	    perr != NULL && *(const char *)perr != '\0')
 		snprintf(s->detail, sizeof(s->detail), "%s",
 		    (const char *)perr);
-	if (s->st.tempfail && s->detail[0] == '\0')
-		snprintf(s->detail, sizeof(s->detail), "directory unavailable");
 	if (*rc == RC_SYS_TEMP)
 		log_warn("sasl: %s failed: %s: %s", s->mech,
 		    sasl_errstring(r, NULL, NULL), s->detail);
