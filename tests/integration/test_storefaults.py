@@ -11,7 +11,7 @@ file open for writing, so an administrator cannot remount the store
 read-only under a session; what can is the kernel itself, after a disk
 error (ext4's trigger_fs_error simulates one), or an NFS server.
 
-Behaviour checked (the choices are explained in daemon/maildrop_index.h and
+Behaviour checked (the choices are explained in daemon/maildrop.h and
 daemon/maildrop.c):
 - read-only at login: a clean "-ERR [SYS/TEMP]" at PASS, never a session
   that shows part of the mail and refuses its deletes only at QUIT;
