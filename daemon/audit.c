@@ -36,6 +36,7 @@
 
 #include <openssl/ssl.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "daemon/audit.h"
 #include "daemon/commands.h"
@@ -119,15 +120,6 @@ audit_use(const struct config *cfg, bool force)
  * would otherwise pay a socket() and a failed connect(). */
 #define AUDIT_RETRY_MS 250
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool
 sink_connect(void)
 {
@@ -136,7 +128,7 @@ sink_connect(void)
 	int fd, e;
 
 	/* With audit_required a login waits on this: always try. */
-	if (!audit.required && now_ms() < retry_at) {
+	if (!audit.required && clock_ms() < retry_at) {
 		errno = ECONNREFUSED;
 		return false;
 	}
@@ -148,7 +140,7 @@ sink_connect(void)
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		e = errno;
 		close(fd);
-		retry_at = now_ms() + AUDIT_RETRY_MS;
+		retry_at = clock_ms() + AUDIT_RETRY_MS;
 		errno = e;
 		return false;
 	}

@@ -7,9 +7,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/xmalloc.h"
 #include "daemon/io.h"
 
@@ -39,19 +39,10 @@ io_set_ssl(struct io *io, SSL *ssl)
 	io->ssl = ssl;
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 io_set_deadline(struct io *io, int ms)
 {
-	io->deadline_ms = ms > 0 ? now_ms() + ms : 0;
+	io->deadline_ms = ms > 0 ? clock_ms() + ms : 0;
 }
 
 void
@@ -70,14 +61,13 @@ io_socket_timeouts(struct io *io)
 static int
 io_wait_ms(const struct io *io)
 {
-	long long left;
+	int left;
 
 	if (io->deadline_ms == 0)
 		return io->timeout_ms;
-	left = io->deadline_ms - now_ms();
-	if (left <= 0)
+	if ((left = clock_ms_left(io->deadline_ms)) == 0)
 		return -1;
-	return left < io->timeout_ms ? (int)left : io->timeout_ms;
+	return left < io->timeout_ms ? left : io->timeout_ms;
 }
 
 static bool

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "common/xmalloc.h"
 #include "daemon/proxy.h"
 
@@ -161,22 +161,10 @@ proxy_parse(const unsigned char *buf, size_t len, size_t *used,
 	return PROXY_BAD;
 }
 
-static int
-ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-	long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms > 0 ? (int)ms : 0;
-}
-
 /* Reads exactly n bytes before the deadline: nothing past the header may
  * be consumed, since a TLS ClientHello may follow it. */
 static bool
-read_exact(int fd, unsigned char *buf, size_t n, const struct timespec *deadline)
+read_exact(int fd, unsigned char *buf, size_t n, long long deadline)
 {
 	size_t got = 0;
 
@@ -184,7 +172,7 @@ read_exact(int fd, unsigned char *buf, size_t n, const struct timespec *deadline
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
-		if (poll(&pfd, 1, ms_left(deadline)) <= 0)
+		if (poll(&pfd, 1, clock_ms_left(deadline)) <= 0)
 			return false;
 		r = recv(fd, buf + got, n - got, MSG_DONTWAIT);
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
@@ -197,7 +185,7 @@ read_exact(int fd, unsigned char *buf, size_t n, const struct timespec *deadline
 
 /* Fills buf with one header; returns its length, 0 on failure. */
 static size_t
-read_header(int fd, unsigned char *buf, const struct timespec *deadline)
+read_header(int fd, unsigned char *buf, long long deadline)
 {
 	size_t n = 16;
 
@@ -223,18 +211,11 @@ proxy_read(int fd, int timeout_ms, struct proxy_addrs *out, char *err,
     size_t errlen)
 {
 	unsigned char *buf = xmalloc(PROXY_V2_MAX);
-	struct timespec deadline;
+	long long deadline = clock_ms() + timeout_ms;
 	size_t len, used;
 	bool ok = false;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	if ((len = read_header(fd, buf, &deadline)) == 0)
+	if ((len = read_header(fd, buf, deadline)) == 0)
 		snprintf(err, errlen, "no complete PROXY header in time");
 	else if (proxy_parse(buf, len, &used, out) != PROXY_OK || used != len)
 		snprintf(err, errlen, "malformed PROXY header");

@@ -5,11 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include <openssl/err.h>
 
+#include "common/clock.h"
 #include "daemon/tls.h"
 
 static void
@@ -104,30 +103,16 @@ tls_ctx_free(SSL_CTX *ctx)
 	SSL_CTX_free(ctx);
 }
 
-/* Milliseconds left until start + total, at least 0. */
-static int
-ms_left(const struct timespec *start, int total)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = total - ((now.tv_sec - start->tv_sec) * 1000LL +
-	    (now.tv_nsec - start->tv_nsec) / 1000000);
-	return ms > 0 ? (int)ms : 0;
-}
-
 /* Non-blocking, so that timeout_ms bounds the whole handshake: with the
  * socket timeouts alone, a client trickling a byte now and then could
  * keep a worker in it for minutes. */
 static bool
 tls_handshake(SSL *ssl, int fd, int timeout_ms)
 {
-	struct timespec start;
+	long long deadline = clock_ms() + timeout_ms;
 	int fl = fcntl(fd, F_GETFL);
 	bool ok = false;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return false;
 	for (;;) {
@@ -145,7 +130,7 @@ tls_handshake(SSL *ssl, int fd, int timeout_ms)
 			pfd.events = POLLOUT;
 		else
 			break;
-		if ((left = ms_left(&start, timeout_ms)) == 0 ||
+		if ((left = clock_ms_left(deadline)) == 0 ||
 		    poll(&pfd, 1, left) <= 0)
 			break;
 	}

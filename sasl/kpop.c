@@ -32,6 +32,7 @@
 
 #include <krb5/krb5.h>
 
+#include "common/clock.h"
 #include "common/xmalloc.h"
 #include "sasl/kpop.h"
 #include "sasl/principal.h"
@@ -53,7 +54,7 @@ enum {
 
 struct kpop_conn {
 	int fd;
-	struct timespec deadline;	/* CLOCK_MONOTONIC */
+	long long deadline;		/* clock_ms() */
 	char *err;
 	size_t errlen;
 };
@@ -81,18 +82,6 @@ kpop_fail(struct kpop_conn *c, const char *fmt, ...)
 
 /* Socket I/O under the deadline */
 
-static int
-kpop_ms_left(const struct kpop_conn *c)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(c->deadline.tv_sec - now.tv_sec) * 1000 +
-	    (c->deadline.tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
-}
-
 /* Waits until fd is ready for events; false once the deadline passes. */
 static bool
 kpop_wait(struct kpop_conn *c, short events)
@@ -101,7 +90,7 @@ kpop_wait(struct kpop_conn *c, short events)
 	int left, n;
 
 	for (;;) {
-		if ((left = kpop_ms_left(c)) == 0)
+		if ((left = clock_ms_left(c->deadline)) == 0)
 			return kpop_fail(c, "handshake timed out");
 		n = poll(&pfd, 1, left);
 		if (n > 0)
@@ -447,13 +436,7 @@ kpop_handshake(int fd, const struct kpop_options *o,
 	memset(out, 0, sizeof(*out));
 	if (errlen > 0)
 		err[0] = '\0';
-	clock_gettime(CLOCK_MONOTONIC, &c.deadline);
-	c.deadline.tv_sec += ms / 1000;
-	c.deadline.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (c.deadline.tv_nsec >= 1000000000) {
-		c.deadline.tv_sec++;
-		c.deadline.tv_nsec -= 1000000000;
-	}
+	c.deadline = clock_ms() + ms;
 	if (!kpop_versions(&c))
 		return false;
 	if ((ret = krb5_init_context(&k.ctx)) != 0)

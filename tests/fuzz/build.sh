@@ -68,10 +68,10 @@ am_sources() {
 sources() {
 	case $1 in
 	cmdline)	echo daemon/cmdline.c ;;
-	auth)		echo common/base64.c common/xmalloc.c \
+	auth)		echo common/base64.c common/xmalloc.c common/clock.c \
 			    $(am_sources sasl libpsasl_a) \
 			    $(am_sources directory libdirectory_a) ;;
-	proxy)		echo daemon/proxy.c common/xmalloc.c ;;
+	proxy)		echo daemon/proxy.c common/xmalloc.c common/clock.c ;;
 	maildrop_index)	echo daemon/maildrop_index.c common/xmalloc.c ;;
 	conf)		echo common/conf.c common/netaddr.c common/xmalloc.c ;;
 	esac
