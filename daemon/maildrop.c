@@ -72,23 +72,6 @@ errno_rc(int e)
 	}
 }
 
-/* A store that is read-only at login fails the login with [SYS/TEMP]. It
- * could instead give a read-only session, but the session lock (an fcntl
- * write lock, so a descriptor open for writing) cannot be taken, new/
- * cannot be moved to cur/, so the mail still there would be missing, and
- * every delete would be refused only at QUIT, after a client that deletes
- * what it downloads has fetched everything it will fetch again. A clean
- * refusal touches nothing; the client retries once the store is writable.
- * The lock is normally what meets EROFS (errno_rc); a store that turns
- * read-only later in the login fails it the same way. One that turns
- * read-only during a session keeps serving reads; its deletes fail at
- * QUIT with [SYS/TEMP]. */
-static bool
-read_only(int e)
-{
-	return e == EROFS;
-}
-
 static int
 walk_open(struct walk *w, int dir_fd, const char *sub)
 {
@@ -200,7 +183,7 @@ lock_maildrop(struct maildrop *md, char *err, size_t errlen)
  * A full store (ENOSPC, EDQUOT: cur/ must grow a block) stops the moves:
  * what is left in new/ waits, safe, for a later session, and this one can
  * still read and delete the rest, which is what frees space. A read-only
- * store fails the login (see read_only). */
+ * store fails the login (see md_store_fault). */
 static int
 move_one(struct pass *p, int new_fd, const char *name)
 {
@@ -211,7 +194,7 @@ move_one(struct pass *p, int new_fd, const char *name)
 	if (renameat(new_fd, name, p->md->cur_fd, dest) == 0 ||
 	    errno == ENOENT)	/* another host took it first */
 		return 0;
-	if (md_store_fault(errno) || read_only(errno))
+	if (md_store_fault(errno))
 		return md_seterr(p->err, p->errlen, errno, "rename new/%s",
 		    name);
 	if (errno == ENOSPC || errno == EDQUOT) {
@@ -466,7 +449,7 @@ save_index(struct maildrop *md, char *err, size_t errlen)
 	if ((e = mdx_write(md->dir_fd, md->msgs, md->count, why,
 	    sizeof(why))) == 0)
 		return 0;
-	if (md_store_fault(e) || read_only(e)) {
+	if (md_store_fault(e)) {
 		md_seterr(err, errlen, 0, "%s", why);
 		return e;
 	}

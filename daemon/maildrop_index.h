@@ -88,12 +88,19 @@ bool uidl_valid(const char *s, size_t len);
 int md_seterr(char *err, size_t errlen, int e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Faults after which nothing read from the store can be trusted this
- * session (NFS server gone, disk errors): they fail it with [SYS/TEMP]. */
+/* Faults after which the store cannot serve this session (NFS server
+ * gone, disk errors, a read-only store): they fail it with [SYS/TEMP].
+ * A store read-only at login fails the login rather than give a read-only
+ * session: the session lock (an fcntl write lock, so a descriptor open
+ * for writing) cannot be taken, new/ cannot be moved to cur/, so mail
+ * still there would be missing, and every delete would be refused only at
+ * QUIT, after a client that deletes what it downloads has fetched all it
+ * will fetch again. A store that turns read-only during a session keeps
+ * serving reads; its deletes fail at QUIT with [SYS/TEMP]. */
 static inline bool
 md_store_fault(int e)
 {
-	return e == ESTALE || e == EIO || e == ETIMEDOUT;
+	return e == ESTALE || e == EIO || e == ETIMEDOUT || e == EROFS;
 }
 
 #endif
