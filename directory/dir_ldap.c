@@ -26,6 +26,7 @@
 
 #include <ldap.h>
 
+#include "common/clock.h"
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
@@ -54,7 +55,7 @@ struct dir_ldap {
 	 * (directory_forget), and reused for LDAP_CACHE_SECONDS at most. */
 	char *cache_name;
 	struct user_record *cache_rec;
-	struct timespec cache_at;
+	long long cache_at;             /* clock_ms() */
 };
 
 #define LDAP_CACHE_SECONDS 2
@@ -297,13 +298,22 @@ dir_connect(struct dir_ldap *dl)
 	dl->ld = NULL;
 	if (time(NULL) < dl->retry_after)
 		return false;
-	for (size_t tries = 0; tries < dl->nuris; tries++) {
-		if ((dl->ld = open_any(dl, dl->first, &dl->current)) == NULL)
-			break;
+	/* One pass over the servers, each tried once: a hung one costs one
+	 * timeout per connect, however many others refuse the bind. */
+	for (size_t i = 0, start = dl->first; i < dl->nuris; i++) {
+		size_t k = (start + i) % dl->nuris;
+		char err[256];
+
+		if ((dl->ld = open_uri(&dl->o, dl->uris[k], err,
+		    sizeof(err))) == NULL) {
+			log_warn("LDAP %s: %s", dl->uris[k], err);
+			continue;
+		}
+		dl->current = k;
 		dl->owner = getpid();
 		if ((r = service_bind(dl->ld, &dl->o)) == LDAP_SUCCESS)
 			return true;
-		log_warn("LDAP %s: service bind: %s", dl->uris[dl->current],
+		log_warn("LDAP %s: service bind: %s", dl->uris[k],
 		    ldap_err2string(r));
 		drop_connection(dl);
 	}
@@ -651,12 +661,9 @@ dir_ldap_forget(struct dir_ldap *dl)
 static bool
 cache_fresh(const struct dir_ldap *dl, const char *name)
 {
-	struct timespec now;
-
 	if (dl->cache_name == NULL || strcmp(dl->cache_name, name) != 0)
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec - dl->cache_at.tv_sec < LDAP_CACHE_SECONDS;
+	return clock_ms() - dl->cache_at < LDAP_CACHE_SECONDS * 1000LL;
 }
 
 enum dir_result
@@ -672,7 +679,7 @@ dir_ldap_lookup(struct dir_ldap *dl, const char *name, struct user_record **out)
 	if ((r = lookup_filter(dl, dl->o.user_filter, 'u', name, out)) == DIR_OK) {
 		dl->cache_name = xstrdup(name);
 		dl->cache_rec = user_record_copy(*out);
-		clock_gettime(CLOCK_MONOTONIC, &dl->cache_at);
+		dl->cache_at = clock_ms();
 	}
 	return r;
 }
@@ -735,7 +742,9 @@ dir_ldap_check_password(struct dir_ldap *dl, const struct user_record *u,
 
 /* Opening from the configuration. */
 
-char *
+/* The first line of a secret file, malloc'd (free with free_secret_str);
+ * warns when the file is readable by group or others. */
+static char *
 dir_ldap_read_secret(const char *path, char *err, size_t errlen)
 {
 	char buf[LDAP_SECRET_MAX], *s;

@@ -32,9 +32,6 @@ void dir_ldap_forget(struct dir_ldap *dl);
  * root, before dropping privileges.  NULL with err filled in. */
 struct directory *dir_ldap_open_config(const struct config *cfg, char *err,
     size_t errlen);
-/* The first line of a secret file, malloc'd (free with free_secret_str);
- * warns when the file is readable by group or others. */
-char *dir_ldap_read_secret(const char *path, char *err, size_t errlen);
 
 /* RFC 4515 escaping of a value for use inside a filter: every byte that is
  * not a printable ASCII character other than * ( ) \ becomes \XX. */
