@@ -34,7 +34,7 @@
 static bool
 psasl_policy_allows(const struct psasl *s, const char *mech)
 {
-	if (strcmp(mech, "PLAIN") == 0 || strcmp(mech, "LOGIN") == 0)
+	if (strcmp(mech, "PLAIN") == 0)
 		return s->cleartext_ok;
 	return true;
 }

@@ -257,7 +257,7 @@ psasl_log_cb(void *context, int level, const char *msg)
  * secrets, which never leave the directory), plugin init runs as root in
  * the master, and the sasldb auxprop would go reading /etc/sasldb2. */
 static const char *const psasl_plugin_files[] = {
-	"scram", "plain", "login", "gssapiv2",
+	"scram", "plain", "gssapiv2",
 };
 
 static int
@@ -311,7 +311,9 @@ psasl_is_instance(sasl_conn_t *conn, const char *in, size_t n)
 /* Runs before the INTERNAL canonicalizer on every authentication and
  * authorization identity: trims blanks, refuses empty names and control
  * characters, and maps "name@REALM" to "name" for a configured realm (a
- * Kerberos principal of our own realm; other realms stay as they are). */
+ * Kerberos principal of our own realm; other realms stay as they are).
+ * Each connection registers it through psasl_conn_canon_user (psasl.c),
+ * which also notes the identity claimed. */
 int
 psasl_canon_user(sasl_conn_t *conn, void *context, const char *in,
     unsigned inlen, unsigned flags, const char *user_realm, char *out,
@@ -392,7 +394,6 @@ static const sasl_callback_t psasl_callbacks[] = {
 	{ SASL_CB_LOG, PSASL_CB(psasl_log_cb), NULL },
 	{ SASL_CB_SERVER_USERDB_CHECKPASS, PSASL_CB(checkpass_cb), NULL },
 	{ SASL_CB_PROXY_POLICY, PSASL_CB(psasl_proxy_policy), NULL },
-	{ SASL_CB_CANON_USER, PSASL_CB(psasl_canon_user), NULL },
 	{ SASL_CB_LIST_END, NULL, NULL },
 };
 
@@ -410,7 +411,7 @@ psasl_check_loaded(void)
 				break;
 		if (loaded == NULL || loaded[j] == NULL)
 			log_warn("sasl: mechanism %s is configured but not "
-			    "available (plugins loaded: PLAIN, LOGIN, SCRAM-*, "
+			    "available (plugins loaded: PLAIN, SCRAM-*, "
 			    "GSSAPI, if installed)", psasl_opt.mechs[i]);
 	}
 }
