@@ -12,7 +12,6 @@ fuzz_dir=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$fuzz_dir/../.." && pwd)
 out=${1:-${FUZZ_BUILD:-/tmp/postern-fuzz}}
 CC=${CC:-clang}
-TARGETS="cmdline auth proxy maildrop_index conf"
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -86,7 +85,7 @@ libs() {
 	esac
 }
 
-for t in ${FUZZ_TARGETS:-$TARGETS}; do
+for t in ${FUZZ_TARGETS:-$(ls "$fuzz_dir/corpus")}; do
 	srcs="$fuzz_dir/fuzz_$t.c $fuzz_dir/fuzz_log.c"
 	for s in $(sources "$t"); do
 		srcs="$srcs $top/$s"

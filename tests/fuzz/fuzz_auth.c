@@ -34,9 +34,8 @@
 #include "directory/directory.h"
 #include "directory/verifier.h"
 #include "sasl/psasl.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 char *__wrap_crypt_hash_make(const char *password);
 
 /* Few rounds: the hash is checked once per input. */
@@ -114,7 +113,7 @@ write_users(const char *base)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *base = getenv("FUZZ_TMPDIR");
+	const char *base = fuzz_tmpdir();
 	struct directory_file_options fo;
 	struct psasl_global_options go = {
 		.service = "pop",
@@ -125,8 +124,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	if (base == NULL)
-		base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	write_users(base);
 	fo.path = users_path;
 	fo.store_root = "/nonexistent/fuzz";

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "daemon/cmdline.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
 check_keyword(const struct cmdline *cl)

@@ -12,9 +12,8 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static char conf_path[256];
 static char dump_path[256];
@@ -42,12 +41,10 @@ make_temp(char *path, size_t len, const char *base, const char *name)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *base = getenv("FUZZ_TMPDIR");
+	const char *base = fuzz_tmpdir();
 
 	(void)argc;
 	(void)argv;
-	if (base == NULL)
-		base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	make_temp(conf_path, sizeof(conf_path), base, "fuzz_conf");
 	make_temp(dump_path, sizeof(dump_path), base, "fuzz_conf_dump");
 	atexit(cleanup);

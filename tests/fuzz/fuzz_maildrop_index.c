@@ -18,9 +18,8 @@
 
 #include "common/xmalloc.h"
 #include "daemon/maildrop_index.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static char dir_path[256];
 static int dir_fd = -1;
@@ -39,12 +38,10 @@ cleanup(void)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *base = getenv("FUZZ_TMPDIR");
+	const char *base = fuzz_tmpdir();
 
 	(void)argc;
 	(void)argv;
-	if (base == NULL)
-		base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	snprintf(dir_path, sizeof(dir_path), "%s/fuzz_mdx.XXXXXX", base);
 	if (mkdtemp(dir_path) == NULL ||
 	    (dir_fd = open(dir_path, O_RDONLY | O_DIRECTORY)) == -1) {

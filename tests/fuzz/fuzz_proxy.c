@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "daemon/proxy.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Parses an exact-size heap copy, so ASan sees any read past len. */
 static enum proxy_status

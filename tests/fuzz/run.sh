@@ -15,7 +15,7 @@ set -eu
 secs=${1:-30}
 fuzz_dir=$(cd "$(dirname "$0")" && pwd)
 out=${FUZZ_BUILD:-/tmp/postern-fuzz}
-targets=${FUZZ_TARGETS:-"cmdline auth proxy maildrop_index conf"}
+targets=${FUZZ_TARGETS:-$(ls "$fuzz_dir/corpus")}
 jobs=${FUZZ_JOBS:-1}
 
 case $secs in
