@@ -60,6 +60,21 @@ def read_msg(sock):
     return recv_exact(sock, n)
 
 
+def drip(sock, data, gap):
+    """Sends data a byte at a time, each after waiting up to gap seconds
+    for the peer to close; returns the seconds taken until it did (or
+    until every byte was sent)."""
+    start = time.monotonic()
+    for b in data:
+        try:
+            sock.sendall(bytes([b]))
+        except OSError:
+            break
+        if closed_within(sock, gap):
+            break
+    return time.monotonic() - start
+
+
 def closed_within(sock, seconds):
     """True if the peer closes within seconds (any bytes are discarded)."""
     end = time.monotonic() + seconds
@@ -382,15 +397,7 @@ def test_one_deadline_for_the_whole_handshake(harness):
     h = harness(timeout_ms=1500)
     data = msg(SENDAUTH) + msg(APPL)
     with h.connect() as s:
-        start = time.monotonic()
-        for b in data:
-            try:
-                s.sendall(bytes([b]))
-            except OSError:
-                break
-            if closed_within(s, 0.25):
-                break
-        took = time.monotonic() - start
+        took = drip(s, data, 0.25)
     assert took < 3, took
     v, ms, reason = h.result()
     assert v == "fail" and "timed out" in reason and ms < 3000
@@ -581,15 +588,7 @@ def test_kpop_slow_drip_hits_the_deadline(kpop_daemon):
     d = kpop_daemon(handshake_timeout="2")
     data = msg(SENDAUTH) + msg(APPL)
     with socket.create_connection(("127.0.0.1", d.kpop_port), 15) as s:
-        start = time.monotonic()
-        for b in data:
-            try:
-                s.sendall(bytes([b]))
-            except OSError:
-                break
-            if closed_within(s, 0.3):
-                break
-        took = time.monotonic() - start
+        took = drip(s, data, 0.3)
     assert took < 5, took
 
 

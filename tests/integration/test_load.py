@@ -712,6 +712,20 @@ REFUSED_RE = re.compile(r"refused: more than %d sessions from "
                         r"127\.0\.0\.1[02]\d$" % PER_IP)
 
 
+def legit_under_attack(daemon, store, silent, flood):
+    """The attack of Attack(silent, flood) against a small pool, while
+    the legitimate client logs in: each login within LEGIT_BOUND, the
+    attackers cut on time, the daemon alive, its log clean."""
+    d = attack_daemon(daemon, store)
+    with Attack(d, silent, flood=flood) as attack:
+        took = legit_logins(d, store.names[0], ATTACK_SECONDS)
+    print("\nlegit logins on 110 took %r" % took)
+    attack.check()
+    assert len(took) >= 2 and max(took) < LEGIT_BOUND, took
+    assert d.proc.poll() is None
+    assert_clean_log(d, allow=REFUSED_RE)
+
+
 def test_slowloris_and_flood(daemon, store):
     """A pool of POOL workers; attackers from 5 addresses hold silent
     connections (PER_IP each, the per-address limit: 15 workers) and 4
@@ -721,14 +735,7 @@ def test_slowloris_and_flood(daemon, store):
     login_timeout.  (With the pool all pinned, a flood would fill the
     listen queue and the kernel would drop even the legitimate SYNs: no
     pre-fork server can help that, so the flood runs with room left.)"""
-    d = attack_daemon(daemon, store)
-    with Attack(d, FEW_SILENT, flood=True) as attack:
-        took = legit_logins(d, store.names[0], ATTACK_SECONDS)
-    print("\nlegit logins on 110 took %r" % took)
-    attack.check()
-    assert len(took) >= 2 and max(took) < LEGIT_BOUND, took
-    assert d.proc.poll() is None
-    assert_clean_log(d, allow=REFUSED_RE)
+    legit_under_attack(daemon, store, FEW_SILENT, flood=True)
 
 
 def test_slowloris_beyond_the_pool(daemon, store):
@@ -737,14 +744,7 @@ def test_slowloris_beyond_the_pool(daemon, store):
     its client.  A legitimate client still logs in again and again, each
     login within login_timeout + a margin (it waits in the listen queue
     for the next cut, ahead of the attackers' reconnections)."""
-    d = attack_daemon(daemon, store)
-    with Attack(d, SILENT, flood=False) as attack:
-        took = legit_logins(d, store.names[0], ATTACK_SECONDS)
-    print("\nlegit logins on 110 took %r" % took)
-    attack.check()
-    assert len(took) >= 2 and max(took) < LEGIT_BOUND, took
-    assert d.proc.poll() is None
-    assert_clean_log(d, allow=REFUSED_RE)
+    legit_under_attack(daemon, store, SILENT, flood=False)
 
 
 def test_slowloris_on_110_does_not_starve_995(daemon, store, ctx):
