@@ -440,14 +440,20 @@ scram_challenge(struct conn *c, char *out, size_t outlen)
 	return 1;
 }
 
+/* One base64 line of len bytes (an empty line if len is 0). */
 static int
-scram_send(struct conn *c, const char *msg)
+b64_send(struct conn *c, const void *data, size_t len)
 {
-	char b64[SCRAM_MAX * 2];
+	char *b64 = malloc(len / 3 * 4 + 8);
+	int r;
 
-	b64_enc(b64, (const unsigned char *)msg, strlen(msg));
+	if (b64 == NULL)
+		return conn_fail(c, "AUTH", "out of memory"), -1;
+	b64_enc(b64, data, len);
 	strcat(b64, "\r\n");
-	return conn_write(c, b64, strlen(b64));
+	r = conn_write(c, b64, strlen(b64));
+	free(b64);
+	return r;
 }
 
 static const char *
@@ -538,14 +544,14 @@ auth_scram(struct conn *c, const struct opts *o, const char *user)
 	/* An empty first challenge, then the client-first message. */
 	if ((r = scram_challenge(c, sfirst, sizeof(sfirst))) != 1)
 		return r;
-	if (scram_send(c, cfirst) < 0)
+	if (b64_send(c, cfirst, strlen(cfirst)) < 0)
 		return -1;
 	if ((r = scram_challenge(c, sfirst, sizeof(sfirst))) != 1)
 		return r;
 	if (scram_final(o, cfirst + 3, cnonce, sfirst, cfinal,
 	    sizeof(cfinal), ssig) < 0)
 		return conn_fail(c, "SCRAM", "bad server-first message"), -1;
-	if (scram_send(c, cfinal) < 0)
+	if (b64_send(c, cfinal, strlen(cfinal)) < 0)
 		return -1;
 	if ((r = scram_challenge(c, sfinal, sizeof(sfinal))) != 1)
 		return r;
@@ -562,22 +568,6 @@ auth_scram(struct conn *c, const struct opts *o, const char *user)
 }
 
 /* ---- GSSAPI (RFC 4752) over AUTH, with tickets already in a ccache ---- */
-
-/* One base64 line of len bytes (an empty line if len is 0). */
-static int
-b64_send(struct conn *c, const void *data, size_t len)
-{
-	char *b64 = malloc(len / 3 * 4 + 8);
-	int r;
-
-	if (b64 == NULL)
-		return conn_fail(c, "GSSAPI", "out of memory"), -1;
-	b64_enc(b64, data, len);
-	strcat(b64, "\r\n");
-	r = conn_write(c, b64, strlen(b64));
-	free(b64);
-	return r;
-}
 
 /* A "+ " challenge, decoded into a malloc'd buffer. */
 static int
