@@ -15,8 +15,20 @@ struct wireform {
 #define WIREFORM_INIT { .line_start = true, .last = '\n' }
 
 /* Room that wireform_copy may need for n input bytes: each LF can gain a
- * CR and a stuffing '.', and the fast path stores 16 bytes at a time. */
-#define WIREFORM_ROOM(n) (2 * (n) + 32)
+ * CR and a stuffing '.'. The vector paths store whole blocks, but never
+ * past twice what they have read. */
+#define WIREFORM_ROOM(n) (2 * (n))
+
+/* How the conversion runs; the fastest this CPU has is used unless a
+ * test chooses. All give the same bytes. */
+enum wireform_path {
+	WIREFORM_BYTES,    /* portable, one byte at a time */
+	WIREFORM_SHUFFLE,  /* x86 SSSE3: 16 bytes per step */
+	WIREFORM_EXPAND    /* x86 AVX-512 VBMI2: 32 bytes per step */
+};
+
+/* Uses path p from now on; false if this build or CPU lacks it. */
+bool wireform_choose(enum wireform_path p);
 
 /* Writes in[0..n) in wire form to out (WIREFORM_ROOM(n) bytes);
  * returns the number of bytes written. */

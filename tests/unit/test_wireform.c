@@ -1,8 +1,9 @@
 /* Unit tests: the wire-form converter (LF -> CRLF, dot-stuffing) against a
  * plain reference, on fixed cases and on random input cut at random
- * places, so that the 16-byte fast path and the byte path must agree. */
+ * places, for every path (bytes, shuffle, expand) this CPU can run. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,11 +106,51 @@ test_random(void)
 	}
 }
 
+/* Every byte doubles ("\n." over and over): the output fills exactly the
+ * room promised, in a heap block ASan bounds, for every length near the
+ * block sizes of the vector paths. */
+static void
+test_worst_case(void)
+{
+	for (size_t n = 0; n <= 200; n++) {
+		char *in = malloc(n + 1), *out = malloc(WIREFORM_ROOM(n) + 1);
+		struct wireform w = WIREFORM_INIT;
+		size_t got;
+
+		for (size_t i = 0; i < n; i++)
+			in[i] = i % 2 == 0 ? '\n' : '.';
+		got = wireform_copy(&w, out, in, n);
+		CHECK(got == 2 * n);
+		for (size_t i = 0; i < got; i++)
+			CHECK(out[i] == "\r\n.."[i % 4]);
+		free(in);
+		free(out);
+	}
+}
+
 int
 main(void)
 {
-	srand(1939);
-	test_fixed();
-	test_random();
+	static const struct {
+		enum wireform_path path;
+		const char *name;
+	} paths[] = {
+		{ WIREFORM_BYTES, "bytes" },
+		{ WIREFORM_SHUFFLE, "shuffle" },
+		{ WIREFORM_EXPAND, "expand" },
+	};
+
+	for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+		if (!wireform_choose(paths[p].path)) {
+			printf("wireform: %s path not available here\n",
+			    paths[p].name);
+			continue;
+		}
+		srand(1939);
+		test_fixed();
+		test_random();
+		test_worst_case();
+	}
+	CHECK(wireform_choose(WIREFORM_BYTES));
 	return check_done("wireform");
 }
