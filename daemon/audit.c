@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -351,6 +352,28 @@ header_word(const char *s, size_t max)
 	return s;
 }
 
+/* getpid() is a system call (glibc >= 2.25) and every RETR is an event:
+ * keep the answer, and drop it in a forked child. */
+static pid_t audit_pid;
+
+static void
+forget_pid(void)
+{
+	audit_pid = 0;
+}
+
+static pid_t
+own_pid(void)
+{
+	static bool hooked;
+
+	if (!hooked && pthread_atfork(NULL, NULL, forget_pid) == 0)
+		hooked = true;
+	if (audit_pid == 0 || !hooked)
+		audit_pid = getpid();
+	return audit_pid;
+}
+
 static void
 rec_begin(struct rec *r, const struct session *s, int pri, const char *event)
 {
@@ -365,7 +388,7 @@ rec_begin(struct rec *r, const struct session *s, int pri, const char *event)
 	r->overflow = false;
 	rec_printf(r, "<%d>1 %s.%06ldZ %s %s %ld %s [%s", pri, stamp,
 	    ts.tv_nsec / 1000, header_word(s->cfg->hostname, 255), AUDIT_APP,
-	    (long)getpid(), header_word(event, 32), AUDIT_SDID);
+	    (long)own_pid(), header_word(event, 32), AUDIT_SDID);
 	param(r, "event", event);
 	param(r, "session", s->id);
 }

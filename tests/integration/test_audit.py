@@ -518,9 +518,13 @@ def test_retr_top_dele_quit(audited, sng, mailbox):
         c.ok("QUIT")
         assert c.eof()
         port, sent, received = c.local_port, c.sent, c.received
+        workers = audited.workers()
     evs = connection_events(sng, mark, port)
     assert [e["event"] for e in evs] == \
         ["auth", "retr", "top", "dele", "dele", "logout"]
+    # The worker that served the session, not the master it forked from.
+    assert len(set(e["pid"] for e in evs)) == 1
+    assert int(evs[0]["pid"]) in workers
     want = [("retr", 1), ("top", 2), ("dele", 3), ("dele", 5)]
     for ev, (kind, n) in zip(evs[1:5], want):
         check_common(ev, audited, "pop3", port)
