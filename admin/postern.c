@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "admin/status_cmd.h"
+#include "admin/uidl_cmd.h"
 #include "admin/user_cmd.h"
 #include "common/conf.h"
 #include "common/log.h"
@@ -36,6 +37,7 @@ static const struct command {
 	int (*run)(const struct admin_ctx *ctx, int argc, char **argv);
 } commands[] = {
 	{ "user", user_cmd },
+	{ "uidl", uidl_cmd },
 	{ "status", NULL },
 };
 
@@ -50,10 +52,10 @@ usage(FILE *fp)
 	    "  -u USERSFILE   users file (default: users_file of the config)\n"
 	    "  -s STORE_ROOT  base of relative maildrops (default: store_root "
 	    "of the config)\n"
-	    "commands:\n%s"
+	    "commands:\n%s%s"
 	    "  status                        workers and sessions now\n"
 	    "The password is read from the terminal, or one line from stdin.\n",
-	    conf_default_path(), user_cmd_usage);
+	    conf_default_path(), user_cmd_usage, uidl_cmd_usage);
 }
 
 /* Returns the index of the first operand, or -1 after printing why not. */
@@ -154,14 +156,14 @@ service_ids(const struct config *cfg, struct admin_ctx *ctx)
  * comes from ldap_bind_password_file, so that needs root as well).
  */
 static int
-ldap_setup(const struct config *cfg, const char *sub, struct admin_ctx *ctx)
+ldap_setup(const struct config *cfg, bool lookups_only, struct admin_ctx *ctx)
 {
 	char err[512];
 
-	if (sub == NULL || strcmp(sub, "show") != 0) {
+	if (!lookups_only) {
 		log_err("%s: directory is %s; postern edits only a users file "
-		    "(give one with -u); \"user show\" reads the directory",
-		    cfg->path, cfg->directory);
+		    "(give one with -u); \"user show\" and \"uidl import\" "
+		    "read the directory", cfg->path, cfg->directory);
 		return -1;
 	}
 	if ((ctx->dir = dir_ldap_open_config(cfg, err, sizeof(err))) == NULL) {
@@ -172,15 +174,17 @@ ldap_setup(const struct config *cfg, const char *sub, struct admin_ctx *ctx)
 	return 0;
 }
 
-/* sub: the word after the command ("add", "show", ...), or NULL. */
+/* cmd: the command; sub: the word after it ("add", "show", ...), or
+ * NULL. */
 static int
-ctx_setup(const struct options *o, const struct config *cfg, const char *sub,
-    struct admin_ctx *ctx)
+ctx_setup(const struct options *o, const struct config *cfg, const char *cmd,
+    const char *sub, struct admin_ctx *ctx)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	if (cfg != NULL && o->users_file == NULL && cfg->directory != NULL &&
 	    strcmp(cfg->directory, "file") != 0)
-		return ldap_setup(cfg, sub, ctx);
+		return ldap_setup(cfg, strcmp(cmd, "uidl") == 0 ||
+		    (sub != NULL && strcmp(sub, "show") == 0), ctx);
 	ctx->users_file = o->users_file ? o->users_file :
 	    cfg ? cfg->users_file : NULL;
 	ctx->store_root = o->store_root ? o->store_root :
@@ -226,8 +230,8 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return r;
 	}
-	if (ctx_setup(&o, cfg, first + 1 < argc ? argv[first + 1] : NULL,
-	    &ctx) != 0)
+	if (ctx_setup(&o, cfg, cmd->name, first + 1 < argc ? argv[first + 1] :
+	    NULL, &ctx) != 0)
 		r = ADMIN_EXIT_ERROR;
 	else
 		r = cmd->run(&ctx, argc - first, argv + first);

@@ -433,10 +433,8 @@ show_record(const struct user_record *u)
 	show_number("expire", u->expire_days);
 }
 
-/* From the configured directory when there is one (LDAP), else from the
- * users file. */
-static enum dir_result
-show_lookup(const struct admin_ctx *ctx, const char *name,
+enum dir_result
+user_lookup(const struct admin_ctx *ctx, const char *name,
     struct user_record **u)
 {
 	struct dir_file *df;
@@ -460,7 +458,7 @@ cmd_show(const struct admin_ctx *ctx, int argc, char **argv)
 		return usage_error("show NAME");
 	if (!name_ok(argv[1]))
 		return ADMIN_EXIT_ERROR;
-	if ((r = show_lookup(ctx, argv[1], &u)) == DIR_OK)
+	if ((r = user_lookup(ctx, argv[1], &u)) == DIR_OK)
 		show_record(u);
 	else if (r == DIR_NOTFOUND)
 		log_err("no such user: %s", argv[1]);

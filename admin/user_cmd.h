@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include "directory/directory.h"
+
 /* "postern user ...": edits the users file (directory/dir_file.c); "show"
  * also reads an LDAP directory. */
 
@@ -28,6 +30,11 @@ struct admin_ctx {
 	uid_t service_uid;
 	gid_t service_gid;
 };
+
+/* NAME's record, from the configured directory when there is one (LDAP),
+ * else from the users file; free it with user_record_free(). */
+enum dir_result user_lookup(const struct admin_ctx *ctx, const char *name,
+    struct user_record **u);
 
 /* argv[0] is "user"; returns an ADMIN_EXIT_* status. */
 int user_cmd(const struct admin_ctx *ctx, int argc, char **argv);

@@ -21,6 +21,7 @@
 #include "common/xmalloc.h"
 #include "daemon/maildrop.h"
 #include "daemon/maildrop_index.h"
+#include "daemon/uidlmap.h"
 
 #define LOCK_FILE	"postern.lock"
 #define DIR_MODE	0700
@@ -44,6 +45,9 @@ struct pass {
 	size_t n, cap;
 	bool dirty;		/* the index must be rewritten */
 	int full;		/* ENOSPC, EDQUOT: new/ to cur/ stopped */
+	struct uidlmap map;	/* imported UIDLs, read at the first need */
+	bool map_read;
+	unsigned map_bad;	/* its lines left out */
 	char *err;
 	size_t errlen;
 };
@@ -160,23 +164,36 @@ open_dirs(struct maildrop *md, char *err, size_t errlen)
 /* An fcntl lock, because flock is not seen across NFS clients; F_SETLK,
  * because a busy maildrop is answered at once with [IN-USE]. It dies with
  * the process, so a crashed worker never leaves the maildrop locked. */
+int
+maildrop_lock(int dir_fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd, e;
+
+	fd = openat(dir_fd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return -errno;
+	if (fcntl(fd, F_SETLK, &fl) == 0)
+		return fd;
+	e = errno == EACCES ? EAGAIN : errno;
+	close(fd);
+	return -e;
+}
+
 static enum resp_code
 lock_maildrop(struct maildrop *md, char *err, size_t errlen)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd = maildrop_lock(md->dir_fd);
 
-	md->lock_fd = openat(md->dir_fd, LOCK_FILE, O_RDWR | O_CREAT |
-	    O_CLOEXEC, 0600);
-	if (md->lock_fd == -1)
-		return errno_rc(md_seterr(err, errlen, errno, "open %s",
-		    LOCK_FILE));
-	if (fcntl(md->lock_fd, F_SETLK, &fl) == 0)
+	if (fd >= 0) {
+		md->lock_fd = fd;
 		return RC_NONE;
-	if (errno == EAGAIN || errno == EACCES) {
+	}
+	if (fd == -EAGAIN) {
 		md_seterr(err, errlen, 0, "locked by another session");
 		return RC_IN_USE;
 	}
-	return errno_rc(md_seterr(err, errlen, errno, "lock %s", LOCK_FILE));
+	return errno_rc(md_seterr(err, errlen, -fd, "lock %s", LOCK_FILE));
 }
 
 /* "<name>:2," marks a message a reader has taken over, with no flags.
@@ -306,6 +323,45 @@ make_uidl(const char *name, size_t baselen)
 	return hash_uidl(name, baselen);
 }
 
+/* A map left unread would give its messages new UIDLs, which the index
+ * would then keep: a login waits for a readable map. Bad lines (the
+ * admin tool writes none) are left out, the first few said in the log. */
+static void
+map_complaint(void *arg, size_t line, const char *why)
+{
+	struct pass *p = arg;
+
+	if (p->map_bad++ < 3)
+		log_warn("maildrop %s: %s:%zu: %s; line left out",
+		    p->md->path, UIDLMAP_FILE, line, why);
+}
+
+static int
+read_map(struct pass *p)
+{
+	int e;
+
+	p->map_read = true;
+	e = uidlmap_read(&p->map, p->md->dir_fd, map_complaint, p);
+	if (e == 0 || e == ENOENT)
+		return 0;
+	return md_seterr(p->err, p->errlen, e, "read %s", UIDLMAP_FILE);
+}
+
+/* The UIDL of a message the index does not know: imported, or its own. */
+static int
+new_uidl(struct pass *p, struct found *f)
+{
+	const char *uidl;
+	int e;
+
+	if (!p->map_read && (e = read_map(p)) != 0)
+		return e;
+	uidl = uidlmap_find(&p->map, f->name, f->baselen);
+	f->uidl = uidl ? xstrdup(uidl) : make_uidl(f->name, f->baselen);
+	return 0;
+}
+
 /* Reads a message the index does not know. -1: leave it out. */
 static int
 measure(struct pass *p, struct found *f)
@@ -313,7 +369,8 @@ measure(struct pass *p, struct found *f)
 	int e;
 
 	if ((e = message_size(p->md->cur_fd, f->name, &f->size)) == 0) {
-		f->uidl = make_uidl(f->name, f->baselen);
+		if ((e = new_uidl(p, f)) != 0)
+			return e;
 		p->dirty |= mdx_indexable(f->name);
 		return 0;
 	}
@@ -477,6 +534,7 @@ load(struct maildrop *md, char *err, size_t errlen)
 	/* Records of files gone from cur/ must leave the index too. */
 	p.dirty |= p.idx.used != p.idx.count;
 	mdx_free(&p.idx);
+	uidlmap_free(&p.map);
 	if (e == 0) {
 		unique_uidls(&p);
 		adopt(&p);

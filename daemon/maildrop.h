@@ -13,6 +13,8 @@
  * - the session lock is an fcntl write lock on <maildir>/postern.lock;
  * - postern.index (UIDL, CRLF size, file name) is rewritten by temp file,
  *   fsync and rename, and updated incrementally;
+ * - postern.uidls, when an administrator imported one (daemon/uidlmap.h),
+ *   gives the UIDLs of the messages the index does not know;
  * - deletes happen only in maildrop_commit(); ENOENT there is not an error;
  * - ESTALE/EIO become RC_SYS_TEMP, and so do a read-only store (EROFS)
  *   and a full one (ENOSPC, EDQUOT): the administrator fixes them and the
@@ -70,6 +72,10 @@ void maildrop_reset(struct maildrop *md);
  * full store) is not a failure: the removals are durable once cur/ is
  * synced, and the next open drops the stale records. */
 size_t maildrop_commit(struct maildrop *md, enum resp_code *rc);
+/* Takes the session lock of the maildrop directory dir_fd for a process
+ * that changes it without opening it (postern uidl import): the lock fd,
+ * or -EAGAIN when a session holds it, or another -errno. */
+int maildrop_lock(int dir_fd);
 /* Releases the lock and frees; deletes nothing. */
 void maildrop_close(struct maildrop *md);
 

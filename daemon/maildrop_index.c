@@ -83,9 +83,9 @@ md_key_cmp(uint64_t sa, const char *a, size_t alen, uint64_t sb,
 	return alen < blen ? -1 : alen > blen;
 }
 
-/* Reads the whole index into a NUL-terminated buffer. */
-static int
-read_text(int dir_fd, char **textp, size_t *lenp)
+int
+md_read_text(int dir_fd, const char *name, off_t max, char **textp,
+    size_t *lenp)
 {
 	struct stat st;
 	ssize_t r;
@@ -93,19 +93,21 @@ read_text(int dir_fd, char **textp, size_t *lenp)
 	char *text;
 	int fd, e = 0;
 
-	if ((fd = openat(dir_fd, MDX_FILE, O_RDONLY | O_CLOEXEC |
+	*textp = NULL;
+	*lenp = 0;
+	if ((fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC |
 	    O_NONBLOCK)) == -1)
 		return errno;
 	if (fstat(fd, &st) == -1)
 		e = errno;
-	else if (!S_ISREG(st.st_mode) || st.st_size > MDX_MAX_SIZE)
+	else if (!S_ISREG(st.st_mode) || st.st_size > max)
 		e = EFBIG;
 	text = xmalloc(e ? 1 : (size_t)st.st_size + 1);
 	while (e == 0 && len < (size_t)st.st_size) {
 		if ((r = read(fd, text + len, (size_t)st.st_size - len)) > 0)
 			len += (size_t)r;
 		else if (r == 0)
-			break;		/* shrank: the count will not match */
+			break;		/* shrank: the caller's checks will see */
 		else if (errno != EINTR)
 			e = errno;
 	}
@@ -203,12 +205,12 @@ int
 mdx_load(struct mdx *x, int dir_fd, const char *path, char *err,
     size_t errlen)
 {
-	const char *why;
+	const char *why = NULL;
 	size_t len = 0;
 	int e;
 
 	memset(x, 0, sizeof(*x));
-	e = read_text(dir_fd, &x->text, &len);
+	e = md_read_text(dir_fd, MDX_FILE, MDX_MAX_SIZE, &x->text, &len);
 	if (e == 0 && (why = parse_text(x, len)) == NULL)
 		return 0;
 	if (md_store_fault(e)) {

@@ -83,6 +83,12 @@ int md_key_cmp(uint64_t sa, const char *a, size_t alen, uint64_t sb,
 
 /* Whether s[0..len) can be a UIDL: 1-70 chars of 0x21-0x7E (RFC 1939 §7). */
 bool uidl_valid(const char *s, size_t len);
+/* Reads regular file name in dir_fd, at most max bytes, into a malloc'd
+ * NUL-terminated *text (NULL when it could not be opened; the caller
+ * frees it in every case). 0, or an errno (EFBIG: not a regular file, or
+ * too big). */
+int md_read_text(int dir_fd, const char *name, off_t max, char **text,
+    size_t *len);
 
 /* Writes "<what>: <strerror(e)>" to err and returns e. */
 int md_seterr(char *err, size_t errlen, int e, const char *fmt, ...)

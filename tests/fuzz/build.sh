@@ -72,6 +72,8 @@ sources() {
 			    $(am_sources directory libdirectory_a) ;;
 	proxy)		echo daemon/proxy.c common/xmalloc.c common/clock.c ;;
 	maildrop_index)	echo daemon/maildrop_index.c common/xmalloc.c ;;
+	uidlmap)	echo daemon/uidlmap.c daemon/maildrop_index.c \
+			    common/xmalloc.c ;;
 	conf)		echo common/conf.c common/netaddr.c common/xmalloc.c ;;
 	esac
 }

@@ -761,6 +761,24 @@ def test_user_show_errors(server):
     assert r.returncode == 1
 
 
+def test_uidl_import_finds_the_maildrop_in_ldap(server, store):
+    """postern uidl import looks the user up in the directory, as the
+    daemon would (a dry run: the shared maildrop stays as it is)."""
+    md = os.path.join(store, "alice")
+    names = sorted(os.listdir(os.path.join(md, "cur")) +
+                   os.listdir(os.path.join(md, "new")))
+    lines = "".join("%s OLD-%d\n" % (n, i) for i, n in enumerate(names))
+    r = admin(server.config, "uidl", "import", "alice", "-", "--dry-run",
+              stdin=lines + "gone.1 OLD-GONE\n")
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode() == "alice: would import %d UIDLs; %d name " \
+        "messages in the maildrop, 1 name none\n" % (len(names) + 1,
+                                                     len(names))
+    assert not os.path.exists(os.path.join(md, "postern.uidls"))
+    r = admin(server.config, "uidl", "import", "zelda", "-", stdin="a.1 U\n")
+    assert r.returncode == 1 and b"no such user: zelda" in r.stderr
+
+
 def test_user_show_directory_down(slapd, env, store, secret_file, tmp_path):
     only = slapd("show", tls=(env.cert, env.key))
     conf = tmp_path / "postern.conf"
