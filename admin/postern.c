@@ -35,10 +35,13 @@ struct options {
 static const struct command {
 	const char *name;
 	int (*run)(const struct admin_ctx *ctx, int argc, char **argv);
+	/* Or: a view of the running daemon, which needs only its config. */
+	int (*view)(const struct config *cfg, int argc, char **argv);
 } commands[] = {
-	{ "user", user_cmd },
-	{ "uidl", uidl_cmd },
-	{ "status", NULL },
+	{ "user", user_cmd, NULL },
+	{ "uidl", uidl_cmd, NULL },
+	{ "status", NULL, status_cmd },
+	{ "metrics", NULL, metrics_cmd },
 };
 
 static void
@@ -54,6 +57,7 @@ usage(FILE *fp)
 	    "of the config)\n"
 	    "commands:\n%s%s"
 	    "  status                        workers and sessions now\n"
+	    "  metrics                       counters, OpenMetrics text format\n"
 	    "The password is read from the terminal, or one line from stdin.\n",
 	    conf_default_path(), user_cmd_usage, uidl_cmd_usage);
 }
@@ -225,8 +229,9 @@ main(int argc, char **argv)
 	}
 	if (load_config(&o, &cfg) != 0)
 		return ADMIN_EXIT_ERROR;
-	if (strcmp(cmd->name, "status") == 0) {
-		r = cfg ? status_cmd(cfg, argc - first, argv + first) : ADMIN_EXIT_ERROR;
+	if (cmd->view != NULL) {
+		r = cfg ? cmd->view(cfg, argc - first, argv + first) :
+		    ADMIN_EXIT_ERROR;
 		config_free(cfg);
 		return r;
 	}

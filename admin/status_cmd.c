@@ -16,31 +16,37 @@
 #include "common/xmalloc.h"
 #include "daemon/scoreboard.h"
 
+/* The master's scoreboard, read-only; NULL after saying why. */
 static const struct scoreboard *
-map_scoreboard(const char *state_dir, size_t *size)
+map_scoreboard(const char *state_dir, size_t *mapped)
 {
 	char *path = xasprintf("%s/scoreboard", state_dir);
 	const struct scoreboard *sb = MAP_FAILED;
 	struct stat st;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
-	    (size_t)st.st_size < sizeof(*sb))
-		log_err("%s: %s", path, fd < 0 ? strerror(errno) : "not a scoreboard");
+	*mapped = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0)
+		log_err("%s: %s", path, strerror(errno));
+	else if ((size_t)st.st_size < sizeof(*sb))
+		log_err("%s: not a scoreboard", path);
 	else if ((sb = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd,
 	    0)) == MAP_FAILED)
 		log_err("%s: %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
-	free(path);
-	*size = sb == MAP_FAILED ? 0 : (size_t)sb->nslots;
-	if (sb != MAP_FAILED && sizeof(*sb) + sb->nslots * sizeof(sb->slots[0]) >
-	    (size_t)st.st_size) {
+	if (sb != MAP_FAILED && (sb->magic != SB_MAGIC || sizeof(*sb) +
+	    sb->nslots * sizeof(sb->slots[0]) > (size_t)st.st_size)) {
+		log_err("%s: %s", path, sb->magic != SB_MAGIC ? "written by "
+		    "another version of posternd" : "truncated");
 		munmap((void *)sb, (size_t)st.st_size);
-		log_err("scoreboard is truncated");
-		return NULL;
+		sb = MAP_FAILED;
 	}
-	return sb == MAP_FAILED ? NULL : sb;
+	free(path);
+	if (sb == MAP_FAILED)
+		return NULL;
+	*mapped = (size_t)st.st_size;
+	return sb;
 }
 
 static void
@@ -52,37 +58,66 @@ print_slot(const struct sb_slot *s, time_t now)
 	    s->client[0] ? s->client : "-", s->user[0] ? s->user : "-");
 }
 
+/* Workers now in each state. */
+static void
+count_states(const struct scoreboard *sb, unsigned counts[WS_CLOSING + 1])
+{
+	memset(counts, 0, (WS_CLOSING + 1) * sizeof(counts[0]));
+	for (uint32_t i = 0; i < sb->nslots; i++) {
+		const struct sb_slot *s = &sb->slots[i];
+
+		if (s->pid > 0 && s->state >= 0 && s->state <= WS_CLOSING)
+			counts[s->state]++;
+	}
+}
+
 int
 status_cmd(const struct config *cfg, int argc, char **argv)
 {
 	const struct scoreboard *sb;
-	int counts[WS_CLOSING + 1] = { 0 };
+	unsigned counts[WS_CLOSING + 1];
 	time_t now = time(NULL);
-	size_t n;
+	size_t mapped;
 
 	(void)argv;
 	if (argc != 1) {
 		fprintf(stderr, "usage: postern status\n");
 		return 2;
 	}
-	if ((sb = map_scoreboard(cfg->state_dir, &n)) == NULL)
+	if ((sb = map_scoreboard(cfg->state_dir, &mapped)) == NULL)
 		return 1;
 	printf("master pid %ld: %s\n", (long)sb->master_pid,
 	    kill(sb->master_pid, 0) == 0 || errno == EPERM ? "running" : "not running");
 	printf("%-8s %-4s %-12s %-8s %-8s %-40s %s\n", "PID", "GEN", "STATE",
 	    "SECONDS", "SESSIONS", "CLIENT", "USER");
-	for (size_t i = 0; i < n; i++) {
-		const struct sb_slot *s = &sb->slots[i];
-
-		if (s->pid <= 0)
-			continue;
-		print_slot(s, now);
-		if (s->state >= 0 && s->state <= WS_CLOSING)
-			counts[s->state]++;
-	}
-	printf("total: %d idle, %d in handshake, %d authenticating, %d in "
+	for (uint32_t i = 0; i < sb->nslots; i++)
+		if (sb->slots[i].pid > 0)
+			print_slot(&sb->slots[i], now);
+	count_states(sb, counts);
+	printf("total: %u idle, %u in handshake, %u authenticating, %u in "
 	    "transaction\n", counts[WS_IDLE], counts[WS_HANDSHAKE],
 	    counts[WS_AUTH], counts[WS_TRANS]);
-	munmap((void *)sb, sizeof(*sb) + n * sizeof(sb->slots[0]));
+	munmap((void *)sb, mapped);
 	return 0;
+}
+
+int
+metrics_cmd(const struct config *cfg, int argc, char **argv)
+{
+	const struct scoreboard *sb;
+	unsigned counts[WS_CLOSING + 1];
+	size_t mapped;
+
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, "usage: postern metrics\n");
+		return 2;
+	}
+	if ((sb = map_scoreboard(cfg->state_dir, &mapped)) == NULL)
+		return 1;
+	count_states(sb, counts);
+	metrics_print(stdout, &sb->metrics, counts, WS_CLOSING + 1,
+	    sb->nslots);
+	munmap((void *)sb, mapped);
+	return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -3,8 +3,11 @@
 
 #include "common/conf.h"
 
-/* "postern status": the master and every worker, read from the
- * scoreboard in state_dir without disturbing any session. */
+/* Views of the scoreboard in state_dir, read without disturbing any
+ * session. "postern status": the master and every worker. */
 int status_cmd(const struct config *cfg, int argc, char **argv);
+/* "postern metrics": the counters of daemon/metrics.h and the workers by
+ * state, in the OpenMetrics text format. */
+int metrics_cmd(const struct config *cfg, int argc, char **argv);
 
 #endif

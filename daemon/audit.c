@@ -42,6 +42,7 @@
 #include "daemon/audit.h"
 #include "daemon/commands.h"
 #include "daemon/listener.h"
+#include "daemon/metrics.h"
 #include "directory/directory.h"
 
 /* Our private enterprise number's SD-ID (RFC 5424 section 7.2.2). */
@@ -465,6 +466,7 @@ audit_auth(const struct session *s, const char *mech, const char *login,
 	const char *result = ok ? "ok" : "fail";
 	struct rec r;
 
+	metrics_auth(mech, reason);
 	audit_use(s->cfg, false);
 	rec_begin(&r, s, audit.fac_auth | (ok ? LOG_INFO : LOG_NOTICE), "auth");
 	param(&r, "result", result);
@@ -488,6 +490,7 @@ audit_message(const struct session *s, const char *action, const char *uidl,
 {
 	struct rec r;
 
+	metrics_message(action, size > 0 ? (uint64_t)size : 0);
 	audit_use(s->cfg, false);
 	rec_begin(&r, s, audit.fac | LOG_INFO, action);
 	param(&r, "result", "ok");
@@ -519,6 +522,7 @@ audit_session_end(const struct session *s, const char *reason)
 	struct rec r;
 
 	reason = end_reason(s, reason);
+	metrics_session_end(reason, s->io.bytes_in, s->io.bytes_out);
 	result = strcmp(reason, "quit") == 0 ? "ok" : "fail";
 	audit_use(s->cfg, false);
 	rec_begin(&r, s, audit.fac | LOG_INFO, "logout");

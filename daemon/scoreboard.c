@@ -13,8 +13,6 @@
 #include "common/xmalloc.h"
 #include "daemon/scoreboard.h"
 
-#define SB_MAGIC 0x50535442u /* "PSTB" */
-
 static int notify_fd = -1;
 static size_t sb_size;
 

@@ -6,6 +6,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "daemon/metrics.h"
+
 /* Shared memory that the master and every worker see: one slot per worker
  * with its state, so the master can keep spare workers and an operator can
  * see sessions without disturbing them. Each worker writes only its slot. */
@@ -31,11 +33,14 @@ struct sb_slot {
 };
 
 struct scoreboard {
-	uint32_t magic;
+	uint32_t magic;          /* SB_MAGIC: this layout */
 	uint32_t nslots;
 	pid_t master_pid;
+	struct metrics metrics;  /* added to by every worker */
 	struct sb_slot slots[];
 };
+
+#define SB_MAGIC 0x32425350u /* "PSB2" */
 
 /* In the master: mapped from <state_dir>/scoreboard when possible (for
  * "postern status"), anonymous memory otherwise. */

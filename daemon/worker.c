@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "daemon/listener.h"
+#include "daemon/metrics.h"
 #include "daemon/session.h"
 #include "daemon/worker.h"
 
@@ -131,6 +132,7 @@ worker_main(struct server *srv, struct sb_slot *slot, int master_notify_fd)
 	int fd, ep;
 
 	slot->pid = getpid();
+	metrics_attach(&srv->sb->metrics);
 	worker_signals(&waitmask);
 	drop_privileges(srv);
 	umask(077);
@@ -145,6 +147,7 @@ worker_main(struct server *srv, struct sb_slot *slot, int master_notify_fd)
 		scoreboard_set(slot, WS_IDLE, NULL, NULL);
 		if ((fd = worker_accept(srv, ep, &waitmask, &from, &peer)) < 0)
 			break;
+		metrics_session();
 		session_serve(srv, slot, from, fd, &peer);
 		slot->sessions = ++served;
 	}
