@@ -268,6 +268,7 @@ message_size(int cur_fd, const char *name, off_t *size)
 {
 	static char buf[SIZE_CHUNK];	/* one session per process */
 	struct stat st;
+	off_t done = 0;
 	ssize_t r = 1;
 	char prev = '\0';
 	int fd, e = 0;
@@ -280,10 +281,13 @@ message_size(int cur_fd, const char *name, off_t *size)
 		e = errno;
 	else if (!S_ISREG(st.st_mode))
 		e = EINVAL;
-	while (e == 0 && r != 0) {
-		if ((r = read(fd, buf, sizeof(buf))) > 0)
+	/* Up to the length fstat gave, as RETR sends it (msgsend.c): no
+	 * read at EOF, a fifth of the system calls of a first login. */
+	while (e == 0 && r != 0 && done < st.st_size) {
+		if ((r = read(fd, buf, sizeof(buf))) > 0) {
 			*size += r + bare_lfs(buf, (size_t)r, &prev);
-		else if (r == -1 && errno != EINTR)
+			done += r;
+		} else if (r == -1 && errno != EINTR)
 			e = errno;
 	}
 	/* A last line without LF goes out with CRLF added (msgsend.c). */
