@@ -58,6 +58,18 @@ print_slot(const struct sb_slot *s, time_t now)
 	    s->client[0] ? s->client : "-", s->user[0] ? s->user : "-");
 }
 
+/* "postern status" and "postern metrics" take no arguments and read the
+ * scoreboard; NULL after saying why (a usage error when argc != 1). */
+static const struct scoreboard *
+open_view(const struct config *cfg, int argc, char **argv, size_t *mapped)
+{
+	if (argc != 1) {
+		fprintf(stderr, "usage: postern %s\n", argv[0]);
+		return NULL;
+	}
+	return map_scoreboard(cfg->state_dir, mapped);
+}
+
 /* Workers now in each state. */
 static void
 count_states(const struct scoreboard *sb, unsigned counts[WS_CLOSING + 1])
@@ -79,13 +91,8 @@ status_cmd(const struct config *cfg, int argc, char **argv)
 	time_t now = time(NULL);
 	size_t mapped;
 
-	(void)argv;
-	if (argc != 1) {
-		fprintf(stderr, "usage: postern status\n");
-		return 2;
-	}
-	if ((sb = map_scoreboard(cfg->state_dir, &mapped)) == NULL)
-		return 1;
+	if ((sb = open_view(cfg, argc, argv, &mapped)) == NULL)
+		return argc != 1 ? 2 : 1;
 	printf("master pid %ld: %s\n", (long)sb->master_pid,
 	    kill(sb->master_pid, 0) == 0 || errno == EPERM ? "running" : "not running");
 	printf("%-8s %-4s %-12s %-8s %-8s %-40s %s\n", "PID", "GEN", "STATE",
@@ -108,13 +115,8 @@ metrics_cmd(const struct config *cfg, int argc, char **argv)
 	unsigned counts[WS_CLOSING + 1];
 	size_t mapped;
 
-	(void)argv;
-	if (argc != 1) {
-		fprintf(stderr, "usage: postern metrics\n");
-		return 2;
-	}
-	if ((sb = map_scoreboard(cfg->state_dir, &mapped)) == NULL)
-		return 1;
+	if ((sb = open_view(cfg, argc, argv, &mapped)) == NULL)
+		return argc != 1 ? 2 : 1;
 	count_states(sb, counts);
 	metrics_print(stdout, &sb->metrics, counts, WS_CLOSING + 1,
 	    sb->nslots);
