@@ -187,6 +187,19 @@ def worker_of(d, c):
     return pid, helpers.start_time(pid)
 
 
+def first_session(env, daemon, ctx, user, pw, messages):
+    """Seeds the mounted maildrop, starts a daemon and logs in: the
+    daemon, the session, its worker and what it lists (checked against
+    messages)."""
+    seed(env, user, messages)
+    d = daemon()
+    c = session(d, ctx, user, pw)
+    worker = worker_of(d, c)
+    before = view(c)
+    check_view(before, messages)
+    return d, c, worker, before
+
+
 def check_alive(d, worker):
     assert d.proc.poll() is None, "master died\n" + d.log_tail()
     assert helpers.alive(*worker), "worker %d died\n%s" % (worker[0],
@@ -234,12 +247,8 @@ def test_login_on_readonly_store_is_sys_temp(daemon, ctx, env, mailbox):
     first = small_messages(4, "ro")
     later = small_messages(2, "late")
     with tmpfs_store(env, user, "1m") as path:
-        seed(env, user, first)
-        d = daemon()
-        c = session(d, ctx, user, pw)
-        worker = worker_of(d, c)
-        before = view(c)
-        check_view(before, first)
+        d, c, worker, before = first_session(env, daemon, ctx, user, pw,
+                                             first)
         quit_clean(c)
         for m in later:
             env.deliver(user, m)
@@ -337,12 +346,8 @@ def test_store_turns_readonly_mid_session(daemon, ctx, env, mailbox):
     user, pw = mailbox([])
     msgs = helpers.corpus()
     with ext4_store(env, user) as (break_it, repair):
-        seed(env, user, msgs)
-        d = daemon()
-        c = session(d, ctx, user, pw)
-        worker = worker_of(d, c)
-        before = view(c)
-        check_view(before, msgs)
+        d, c, worker, before = first_session(env, daemon, ctx, user, pw,
+                                             msgs)
         c.ok("RETR 1")
         assert c.multi_raw() == stuffed(msgs[0])
         c.ok("DELE 1")
@@ -384,12 +389,8 @@ def test_disk_full_during_update(daemon, ctx, env, mailbox):
     msgs = small_messages(n, "full")
     user, pw = mailbox([])
     with tmpfs_store(env, user, "4m") as path:
-        seed(env, user, msgs)
-        d = daemon()
-        c = session(d, ctx, user, pw)
-        worker = worker_of(d, c)
-        before = view(c)
-        check_view(before, msgs)
+        d, c, worker, before = first_session(env, daemon, ctx, user, pw,
+                                             msgs)
         assert os.path.exists(os.path.join(path, "postern.index"))
         filler = fill(path)
         c.ok("DELE 1")
