@@ -159,46 +159,34 @@ count_found(struct import *im, int dir_fd, const char *sub)
 	return 0;
 }
 
-static int
-write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* The map in its plain form, by temp file, fsync and rename. */
+/* The map in its plain form, by temp file, fsync and rename, as
+ * mdx_write() writes the index. */
 static int
 save_map(const struct import *im, int dir_fd)
 {
 	char tmp[64];
+	FILE *fp;
 	int fd, e = 0;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", UIDLMAP_FILE, (long)getpid());
 	if ((fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0600)) == -1)
+	    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
 		return errno;
-	for (size_t i = 0; i < im->map.n && e == 0; i++) {
-		const struct uidlmap_entry *x = &im->map.v[i];
-		char *line = xasprintf("%s\t%s\n", x->base, x->uidl);
-
-		if (write_all(fd, line, strlen(line)) != 0)
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		e = errno;
+		close(fd);
+	} else {
+		for (size_t i = 0; i < im->map.n; i++)
+			fprintf(fp, "%s\t%s\n", im->map.v[i].base,
+			    im->map.v[i].uidl);
+		if (fflush(fp) == EOF || ferror(fp))
+			e = errno != 0 ? errno : EIO;
+		if (e == 0 && fsync(fd) == -1)
 			e = errno;
-		free(line);
+		if (fclose(fp) == EOF && e == 0)
+			e = errno;
 	}
-	if (e == 0 && fsync(fd) != 0)
-		e = errno;
-	if (close(fd) != 0 && e == 0)
-		e = errno;
-	if (e == 0 && renameat(dir_fd, tmp, dir_fd, UIDLMAP_FILE) != 0)
+	if (e == 0 && renameat(dir_fd, tmp, dir_fd, UIDLMAP_FILE) == -1)
 		e = errno;
 	if (e != 0)
 		unlinkat(dir_fd, tmp, 0);
@@ -216,8 +204,9 @@ replace_map(const struct import *im, int dir_fd)
 		log_err("writing %s: %s", UIDLMAP_FILE, strerror(e));
 		return -1;
 	}
+	/* Some file systems cannot sync a directory (EINVAL) and need not. */
 	if ((unlinkat(dir_fd, MDX_FILE, 0) != 0 && errno != ENOENT) ||
-	    fsync(dir_fd) != 0) {
+	    (fsync(dir_fd) != 0 && errno != EINVAL)) {
 		log_err("dropping %s: %s; remove it before the next login",
 		    MDX_FILE, strerror(errno));
 		return -1;
